@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make figures` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# scikit-learn's OpenMP threads are pathologically slow on small 2-core machines.
+export OMP_NUM_THREADS := 1
+export MPLBACKEND := Agg
+
+.PHONY: figures test world bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Regenerate every figure in figures/ (generates and caches the default world on first use).
+figures: $(VENV)/.installed
+	$(BIN)/python -m simulator.figures
+
+## Run the test suite, notebooks included.
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+## Measure generation speed and memory at several sizes.
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf data/ .pytest_cache

@@ -1,0 +1,72 @@
+"""The point-in-time (as-of) join: what a feature table held at each decision time.
+
+For every decision row and its entity, take the feature row with the latest
+``available_at <= decision time`` -- the time the value became *known*, not the
+time of the facts behind it. A feature row published at exactly the decision
+time counts as known. Rows older than ``max_age`` (decision time minus
+``available_at``) do not match. No match gives missing values, never a default.
+
+Ties: feature rows of one entity with the same ``available_at`` are ordered by
+``tie_breaker`` (e.g. ``run_at``: the later snapshot wins); rows that tie on
+that too are ambiguous and rejected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _as_ns(frame: pd.DataFrame, column: str, role: str) -> pd.Series:
+    if column not in frame.columns:
+        raise KeyError(f"{role}: no column {column!r}; columns are {list(frame.columns)}")
+    values = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(values) or getattr(values.dt, "tz", None) is not None:
+        raise TypeError(f"{role}.{column}: expected time-zone-naive datetimes, got {values.dtype}")
+    if values.isna().any():
+        raise ValueError(f"{role}.{column}: {int(values.isna().sum())} missing times; every row needs one")
+    return values.astype("datetime64[ns]")
+
+
+def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decision_time: str,
+              available_time: str = "available_at", tie_breaker: str | None = None,
+              max_age: pd.Timedelta | str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+    """``decisions`` (same rows, same order, same index) with the as-of feature values appended.
+
+    Parameters
+    ----------
+    decisions : one row per decision; needs ``by`` and ``decision_time``.
+    features : the feature table; needs ``by``, ``available_time`` and ``tie_breaker``.
+    max_age : optional; a feature row older than this at the decision time does not match.
+    columns : the feature columns to attach (default: all but ``by``). The matched
+        row's ``available_time`` is attached too, so callers can audit the join.
+    """
+    left_t = _as_ns(decisions, decision_time, "decisions")
+    right_t = _as_ns(features, available_time, "features")
+    for frame, role in ((decisions, "decisions"), (features, "features")):
+        if by not in frame.columns:
+            raise KeyError(f"{role}: no column {by!r} to join by")
+    wanted = [c for c in (columns or features.columns) if c not in (by, available_time)]
+    clash = [c for c in wanted + [available_time] if c in decisions.columns]
+    if clash:
+        raise ValueError(f"decisions: already has columns {clash}; select other feature columns")
+    order_cols = [available_time] + ([tie_breaker] if tie_breaker else [])
+    right = features[[by, *dict.fromkeys(order_cols + wanted)]].copy()
+    right[available_time] = right_t
+    dup = right.duplicated([by, *order_cols])
+    if dup.any():
+        raise ValueError(f"features: {int(dup.sum())} rows share ({by}, {', '.join(order_cols)}) with another; "
+                         "the as-of join needs one row per entity and time")
+    right = right.sort_values(order_cols, kind="stable")
+    left = pd.DataFrame({by: decisions[by].to_numpy(), "__t": left_t.to_numpy(),
+                         "__row": np.arange(len(decisions))}).sort_values("__t", kind="stable")
+    if left[by].dtype != right[by].dtype:
+        right[by] = right[by].astype(left[by].dtype)
+    tolerance = None if max_age is None else pd.Timedelta(max_age)
+    merged = pd.merge_asof(left, right, left_on="__t", right_on=available_time, by=by,
+                           direction="backward", allow_exact_matches=True, tolerance=tolerance)
+    merged = merged.sort_values("__row").drop(columns=[by, "__t", "__row"])
+    if tie_breaker and tie_breaker not in wanted:
+        merged = merged.drop(columns=[tie_breaker])
+    merged.index = decisions.index
+    return pd.concat([decisions, merged[[*wanted, available_time]]], axis=1)

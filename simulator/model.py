@@ -1,0 +1,63 @@
+"""The fraud model every lesson trains: gradient-boosted trees on a model table.
+
+Negatives are down-sampled for speed (all frauds are kept); scores are mapped
+back to the full data's scale with the sampling rate (a prior correction), so
+they can be read as probabilities. Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from .pipelines import ModelTable
+
+
+@dataclass(frozen=True)
+class Model:
+    """A fitted classifier and the feature columns (in order) it expects."""
+
+    classifier: HistGradientBoostingClassifier
+    features: list[str]
+    negative_rate: float
+
+    def score(self, table: ModelTable | pd.DataFrame) -> np.ndarray:
+        """P(fraud) for every row of ``table``."""
+        frame = table.frame if isinstance(table, ModelTable) else table
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise KeyError(f"table: lacks the model's feature columns {missing}")
+        q = self.classifier.predict_proba(design_matrix(frame[self.features]))[:, 1]
+        return self.negative_rate * q / (self.negative_rate * q + 1 - q)
+
+
+def design_matrix(X: pd.DataFrame) -> np.ndarray:
+    """X as a float array, categories as their codes (NaN for a missing category).
+
+    Codes come from the world's fixed category lists, so they mean the same in
+    every table; a category never seen in training is handled as missing.
+    """
+    cols = [X[c].cat.codes.replace(-1, np.nan) if isinstance(X[c].dtype, pd.CategoricalDtype) else X[c]
+            for c in X.columns]
+    return np.asfortranarray(np.column_stack([np.asarray(c, dtype=float) for c in cols]))
+
+
+def fit(table: ModelTable, *, negative_rate: float = 0.1, seed: int = 0, max_iter: int = 100) -> Model:
+    """Fit on ``table``, keeping every positive and a ``negative_rate`` sample of negatives."""
+    if not 0 < negative_rate <= 1:
+        raise ValueError(f"negative_rate: {negative_rate!r} is not allowed; expected a number in (0, 1]")
+    y = table.y
+    if y.sum() == 0 or y.all():
+        raise ValueError("table: labels are all one class; widen the window or shorten the maturity cutoff")
+    rng = np.random.default_rng(seed)
+    keep = y | (rng.random(len(y)) < negative_rate)
+    X = table.X[keep]
+    categorical = [isinstance(X[c].dtype, pd.CategoricalDtype) for c in X.columns]
+    clf = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
+                                         min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
+                                         categorical_features=categorical or None, random_state=seed)
+    clf.fit(design_matrix(X), y[keep])
+    return Model(clf, list(table.features), negative_rate)

@@ -1,0 +1,242 @@
+"""The training-set builder: one mechanism, one switch per lesson.
+
+A team pulls a training table at an *extraction time*: the purchases of a
+training window, their features and their labels. Each switch is one decision
+about time; :data:`NAIVE` gets all of them wrong the way a busy team does,
+:data:`CORRECT` respects when every value became known.
+
+``point_in_time``
+    on: nightly features joined as of ``available_at <= event_time`` (the
+    snapshot production could read); off: the snapshot of the purchase's
+    calendar date (computed at 23:55 *after* a 09:10 purchase).
+``label_maturity_days``
+    labels are what was reported by the extraction time; with a cutoff of N
+    days only purchases at least N days old at extraction are kept, so their
+    labels had time to arrive. ``None``: every purchase, immature labels and all.
+``missing``
+    ``"zero"``: absent values become 0; ``"nan"``: absent values stay NaN for
+    a NaN-aware model; ``"indicator"``: NaN plus one flag per kind of absence
+    (``<feature>_no_history``, ``<feature>_unavailable``).
+``context_features``
+    on: who the user is (tenure, cohort, region, channel) is a feature.
+``online_source``
+    ``"recomputed"``: online features recomputed from the warehouse after the
+    fact (never unavailable); ``"served"``: the serving log, what production
+    actually returned, outages included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from .asof import asof_join
+from .features import ONLINE_FEATURES, STATUSES, window_aggregates
+from .labels import eventual_label, known_fraud_as_of
+from .world import World
+
+MISSING_POLICIES = ("zero", "nan", "indicator")
+ONLINE_SOURCES = ("recomputed", "served")
+# Nightly feature -> its column in model tables (the nightly average is renamed to
+# stay apart from the online feature of the same name).
+NIGHTLY_COLUMNS = {
+    "user_chargeback_count_last_30_days": "user_chargeback_count_last_30_days",
+    "avg_txn_amount_last_7_days": "nightly_avg_txn_amount_last_7_days",
+    "txn_count_last_7_days": "nightly_txn_count_last_7_days",
+}
+# A nightly snapshot is current for a day after it is published (plus an hour
+# of slack for a late job); users missing from the current one had no activity
+# or report in its 30-day window.
+SNAPSHOT_MAX_AGE = pd.Timedelta(hours=25)
+TRANSACTION_FEATURES = ("amount", "hour_of_day", "is_new_device")
+CONTEXT_FEATURES = ("tenure_days", "cohort", "region", "channel")
+ROW_COLUMNS = ("txn_id", "user_id", "event_time", "is_fraud", "fraud_scenario", "cohort")
+
+
+@dataclass(frozen=True)
+class Switches:
+    """How a training table is built; see the module docstring for each switch."""
+
+    point_in_time: bool = True
+    label_maturity_days: float | None = 30.0
+    missing: str = "indicator"
+    context_features: bool = True
+    online_source: str = "served"
+
+    def __post_init__(self):
+        if self.missing not in MISSING_POLICIES:
+            raise ValueError(f"missing: {self.missing!r} is not allowed; choose one of {MISSING_POLICIES}")
+        if self.online_source not in ONLINE_SOURCES:
+            raise ValueError(f"online_source: {self.online_source!r} is not allowed; choose one of {ONLINE_SOURCES}")
+        m = self.label_maturity_days
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not m >= 0):
+            raise ValueError(f"label_maturity_days: {m!r} is not allowed; expected None or a number >= 0")
+
+    def but(self, **changes) -> "Switches":
+        """A copy with some switches flipped: ``CORRECT.but(point_in_time=False)``."""
+        return replace(self, **changes)
+
+
+NAIVE = Switches(point_in_time=False, label_maturity_days=None, missing="zero", context_features=False,
+                 online_source="recomputed")
+CORRECT = Switches()
+
+
+@dataclass(frozen=True)
+class ModelTable:
+    """Rows ready for a model: ``frame[features]`` is X, ``frame['label']`` is y.
+
+    ``frame`` also keeps the row identifiers, the ground truth (``is_fraud``,
+    ``fraud_scenario``; never a feature) and the raw feature statuses, for analysis.
+    """
+
+    frame: pd.DataFrame
+    features: list[str]
+    switches: Switches
+
+    @property
+    def X(self) -> pd.DataFrame:
+        return self.frame[self.features]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame["label"].to_numpy()
+
+
+def decision_rows(world: World, start, end) -> pd.DataFrame:
+    """The purchases with ``start <= event_time < end``: one decision each, at its ``event_time``."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if not start < end:
+        raise ValueError(f"window: start {start} must be before end {end}")
+    tx = world.transactions
+    rows = tx[(tx["event_time"] >= start) & (tx["event_time"] < end)]
+    users = world.users.set_index("user_id")
+    rows = rows.join(users[["signup_time", "cohort", "region", "channel"]], on="user_id")
+    return rows.sort_values(["event_time", "txn_id"]).reset_index(drop=True)
+
+
+def online_features(world: World, rows: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Online feature values and ``<name>_status`` for ``rows``, as served or recomputed."""
+    names = [c for name in ONLINE_FEATURES for c in (name, f"{name}_status")]
+    if source == "served":
+        served = world.serving_log.set_index("txn_id")[names]
+        return served.reindex(rows["txn_id"].to_numpy()).reset_index(drop=True)
+    tx = world.transactions.sort_values(["user_id", "event_time", "txn_id"])
+    aggregates = window_aggregates(tx["user_id"].to_numpy(), tx["event_time"].to_numpy().astype(np.int64) // 10**6,
+                                   tx["amount"].to_numpy())
+    cols = {}
+    for name, (value, count) in aggregates.items():
+        cols[name] = value
+        cols[f"{name}_status"] = pd.Categorical.from_codes(np.where(count == 0, 1, 0).astype(np.int8),
+                                                           categories=list(STATUSES))
+    recomputed = pd.DataFrame(cols, index=tx["txn_id"].to_numpy())
+    return recomputed.reindex(rows["txn_id"].to_numpy()).reset_index(drop=True)
+
+
+def nightly_features(world: World, rows: pd.DataFrame, point_in_time: bool) -> pd.DataFrame:
+    """Nightly snapshot values for ``rows`` plus the matched snapshot's ``run_at``/``available_at``.
+
+    Point in time: the as-of join on ``available_at``. Naive: the snapshot whose
+    ``run_at`` falls on the purchase's calendar date, whenever it was published.
+    """
+    batch = world.batch_features[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
+    if point_in_time:
+        joined = asof_join(rows[["user_id", "event_time"]], batch, by="user_id", decision_time="event_time",
+                           tie_breaker="run_at", max_age=SNAPSHOT_MAX_AGE)
+    else:
+        keyed = rows[["user_id", "event_time"]].assign(day=rows["event_time"].dt.normalize())
+        joined = keyed.merge(batch.assign(day=batch["run_at"].dt.normalize()), on=["user_id", "day"],
+                             how="left", validate="many_to_one")
+    out = joined[["run_at", "available_at", *NIGHTLY_COLUMNS]].rename(columns=NIGHTLY_COLUMNS)
+    return out.reset_index(drop=True)
+
+
+def _with_statuses(nightly: pd.DataFrame) -> pd.DataFrame:
+    """Nightly values with a status per feature: ``no_history`` where no snapshot or no value."""
+    out = nightly.copy()
+    for col in NIGHTLY_COLUMNS.values():
+        code = np.where(out[col].isna(), 1, 0).astype(np.int8)
+        out[f"{col}_status"] = pd.Categorical.from_codes(code, categories=list(STATUSES))
+    return out
+
+
+def apply_missing(values: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, list[str]]:
+    """Turn feature values with ``<name>_status`` columns into model columns under ``policy``."""
+    names = [c[: -len("_status")] for c in values.columns if c.endswith("_status")]
+    cols, features = {}, []
+    for name in names:
+        value = values[name].astype("float64")
+        status = values[f"{name}_status"]
+        cols[name] = value.fillna(0.0) if policy == "zero" else value
+        features.append(name)
+        if policy == "indicator":
+            for kind in ("no_history", "unavailable"):
+                cols[f"{name}_{kind}"] = (status == kind).astype("int8")
+                features.append(f"{name}_{kind}")
+    return pd.DataFrame(cols, index=values.index), features
+
+
+def model_table(world: World, rows: pd.DataFrame, labels: np.ndarray, switches: Switches, *,
+                point_in_time: bool, online_source: str) -> ModelTable:
+    """Features for ``rows`` under ``switches`` with the given serving paths, plus ``labels``."""
+    online = online_features(world, rows, online_source)
+    nightly = _with_statuses(nightly_features(world, rows, point_in_time))
+    values = pd.concat([online, nightly.drop(columns=["run_at", "available_at"])], axis=1)
+    model_cols, status_features = apply_missing(values, switches.missing)
+    base = pd.DataFrame({
+        "amount": rows["amount"].to_numpy(),
+        "hour_of_day": (rows["event_time"].dt.hour + rows["event_time"].dt.minute / 60).to_numpy(),
+        "is_new_device": rows["is_new_device"].astype("int8").to_numpy(),
+    })
+    features = list(TRANSACTION_FEATURES) + status_features
+    parts = [rows[list(ROW_COLUMNS)].reset_index(drop=True), base, model_cols.reset_index(drop=True),
+             values.filter(like="_status").add_prefix("raw_").reset_index(drop=True),
+             nightly[["run_at", "available_at"]].add_prefix("snapshot_")]
+    if switches.context_features:
+        context = pd.DataFrame({
+            "tenure_days": ((rows["event_time"] - rows["signup_time"]).dt.total_seconds() / 86400).to_numpy(),
+            "region": rows["region"].array, "channel": rows["channel"].array,
+            "cohort_feature": rows["cohort"].array,
+        })
+        parts.append(context)
+        features += ["tenure_days", "cohort_feature", "region", "channel"]
+    frame = pd.concat(parts, axis=1)
+    frame["label"] = np.asarray(labels, dtype=bool)
+    return ModelTable(frame, features, switches)
+
+
+def build_training_set(world: World, *, start, end, extracted_at=None, switches: Switches = CORRECT) -> ModelTable:
+    """The training table a team extracting at ``extracted_at`` (default: ``end``) would build.
+
+    Rows: purchases in ``[start, end)`` -- and, with a maturity cutoff, only
+    those with ``event_time <= extracted_at - label_maturity_days``. Labels: a
+    chargeback reported by ``extracted_at``.
+    """
+    extracted_at = pd.Timestamp(end if extracted_at is None else extracted_at)
+    if extracted_at < pd.Timestamp(end):
+        raise ValueError(f"extracted_at: {extracted_at} is before the window's end {end}; "
+                         "a team cannot extract purchases that have not happened")
+    rows = decision_rows(world, start, end)
+    if switches.label_maturity_days is not None:
+        rows = rows[rows["event_time"] <= extracted_at - pd.Timedelta(days=switches.label_maturity_days)]
+        rows = rows.reset_index(drop=True)
+        if rows.empty:
+            raise ValueError(f"label_maturity_days: {switches.label_maturity_days} leaves no purchase in "
+                             f"[{start}, {end}) old enough at {extracted_at}")
+    labels = known_fraud_as_of(rows, world.chargebacks, extracted_at).to_numpy()
+    return model_table(world, rows, labels, switches, point_in_time=switches.point_in_time,
+                       online_source=switches.online_source)
+
+
+def production_table(world: World, *, start, end, switches: Switches = CORRECT) -> ModelTable:
+    """Purchases in ``[start, end)`` with features exactly as production had them.
+
+    Online features come from the serving log (outages included), nightly ones
+    as of ``available_at``; the ``missing`` and ``context_features`` switches
+    shape the columns as the model expects. Labels are eventual.
+    """
+    rows = decision_rows(world, start, end)
+    labels = eventual_label(rows, world.chargebacks).to_numpy()
+    return model_table(world, rows, labels, switches, point_in_time=True, online_source="served")

@@ -1,0 +1,136 @@
+"""Reading and writing worlds: one ``<table>.parquet`` per table plus ``manifest.json``.
+
+Writes are atomic: everything goes to a hidden temporary directory beside the
+target, renamed into place only when complete; a failed or interrupted write
+leaves nothing at the target. Generation can stream shard by shard into the
+Parquet files (one row group per shard), so memory stays bounded by a shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .config import ConfigError, WorldConfig, from_mapping, to_mapping, validate
+from .world import GLOBAL_TABLES, TABLES, World, global_tables, iter_shards, make_globals, resolve, with_progress
+
+MANIFEST = "manifest.json"
+TIME_CONVENTION = ("datetime64[ns] wall-clock times without a time zone, all on the platform's one "
+                   "local clock; generated at millisecond resolution")
+
+
+class OutputExistsError(FileExistsError):
+    """The output directory exists and is not empty, and overwriting was not asked for."""
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Refuse a target that is a file, or a non-empty directory unless ``force``."""
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"out: {str(path)!r} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise OutputExistsError(f"out: {str(path)!r} exists and is not empty; pass force=True (--force) "
+                                "to replace it")
+
+
+@contextmanager
+def atomic_directory(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    check_output(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        check_output(path, force)
+        old = path.parent / f".{path.name}.old-{os.getpid()}"
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Iterable[dict[str, pd.DataFrame]],
+                 global_: dict[str, pd.DataFrame], *, force: bool = False) -> Path:
+    """Write chunks of per-user tables (one row group each) and the global tables, atomically."""
+    path = Path(path)
+    with atomic_directory(path, force=force) as tmp:
+        writers: dict[str, pq.ParquetWriter] = {}
+        rows = {name: 0 for name in TABLES}
+        try:
+            for chunk in per_user:
+                for name, df in chunk.items():
+                    if name not in writers:
+                        schema = pa.Schema.from_pandas(df, preserve_index=False)
+                        writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", schema)
+                    writers[name].write_table(pa.Table.from_pandas(df, schema=writers[name].schema,
+                                                                   preserve_index=False))
+                    rows[name] += len(df)
+        finally:
+            for w in writers.values():
+                w.close()
+        for name, df in global_.items():
+            df.to_parquet(tmp / f"{name}.parquet", index=False)
+            rows[name] = len(df)
+        missing = [n for n in TABLES if not (tmp / f"{n}.parquet").exists()]
+        if missing:
+            raise ValueError(f"tables: {missing} were not written")
+        manifest = {"package": "fraudworld", "version": __version__, "seed": seed,
+                    "time_convention": TIME_CONVENTION, "row_counts": rows, "config": to_mapping(config)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: int = 0, force: bool = False,
+                progress: bool = False) -> Path:
+    """Generate a world straight to disk, one shard at a time (bounded memory).
+
+    The files are identical to ``generate(config, seed=seed).save(path)``.
+    """
+    config, seed = resolve(config, seed)
+    check_output(Path(path), force)  # fail before the work, not after it
+    g = make_globals(config, seed)
+    shards = with_progress(iter_shards(config, seed, g), config, progress)
+    return write_tables(path, config, seed, shards, global_tables(config, g), force=force)
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"world: {str(path)!r} has no {MANIFEST}; is it a directory written by "
+                                "'fraudworld generate' or World.save?") from None
+
+
+def read_world(path: str | Path) -> World:
+    """Load every table of a saved world, with its config and seed."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    try:
+        config = validate(from_mapping(WorldConfig, manifest["config"]))
+    except (ConfigError, KeyError) as exc:
+        raise ConfigError(f"world: {str(path)!r} has an unreadable config in {MANIFEST} ({exc})") from None
+    tables = {}
+    for name in TABLES:
+        file = path / f"{name}.parquet"
+        if not file.exists():
+            raise FileNotFoundError(f"world: {str(path)!r} is missing {file.name}")
+        tables[name] = pd.read_parquet(file)
+    return World(config, int(manifest["seed"]), **tables)
+
+
+__all__ = ["GLOBAL_TABLES", "write_world", "read_world", "write_tables", "atomic_directory", "read_manifest"]

@@ -1,0 +1,94 @@
+"""The world's clock and its calendar.
+
+Internally every time is an ``int64`` count of milliseconds since midnight of
+the horizon's first day (``ms``); tables expose ``datetime64[ns]`` wall-clock
+timestamps without a time zone, all on the platform's one local clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import WorldConfig
+
+MS_PER_MINUTE = 60_000
+MS_PER_HOUR = 60 * MS_PER_MINUTE
+MS_PER_DAY = 24 * MS_PER_HOUR
+
+
+def horizon_ms(config: WorldConfig) -> int:
+    """Length of the horizon in milliseconds: events happen in ``[0, horizon_ms)``."""
+    return config.horizon.days * MS_PER_DAY
+
+
+def start_ns(config: WorldConfig) -> np.int64:
+    return np.datetime64(config.horizon.start, "ns").astype(np.int64)
+
+
+def to_timestamp(config: WorldConfig, ms: np.ndarray) -> np.ndarray:
+    """Milliseconds since the horizon start as ``datetime64[ns]`` wall-clock times."""
+    return (start_ns(config) + np.asarray(ms, dtype=np.int64) * 1_000_000).astype("datetime64[ns]")
+
+
+def to_ms(config: WorldConfig, timestamps) -> np.ndarray:
+    """The inverse of :func:`to_timestamp` (floor to the millisecond)."""
+    ns = pd.to_datetime(pd.Series(timestamps)).astype("datetime64[ns]").to_numpy().astype(np.int64)
+    return (ns - start_ns(config)) // 1_000_000
+
+
+class Rhythm:
+    """The weekly rhythm of activity as a cumulative intensity over the horizon.
+
+    Intensity is piecewise constant per hour, ``weekday_weight * hourly_weight``,
+    scaled so that one unit of rate means one expected event per day on
+    average over a week. :meth:`expected` integrates it; :meth:`sample` draws
+    event times from it by inverting the cumulative intensity.
+    """
+
+    def __init__(self, config: WorldConfig):
+        a = config.activity
+        hourly = np.asarray(a.hourly_weights, float)
+        weekly = np.asarray(a.weekday_weights, float)
+        days = config.horizon.days
+        weekday0 = config.horizon.start.weekday()
+        day_w = weekly[(weekday0 + np.arange(days)) % 7]
+        per_hour = (day_w[:, None] * hourly[None, :]).ravel()
+        per_hour /= (hourly.sum() * weekly.mean())  # average day integrates to 1
+        self._cum = np.concatenate([[0.0], np.cumsum(per_hour)])  # at hour boundaries
+        self._per_hour = per_hour
+
+    def cumulative(self, ms: np.ndarray) -> np.ndarray:
+        """Integrated intensity from the horizon start to ``ms`` (in 'average days')."""
+        ms = np.clip(np.asarray(ms, dtype=np.int64), 0, (len(self._cum) - 1) * MS_PER_HOUR)
+        hour = np.minimum(ms // MS_PER_HOUR, len(self._per_hour) - 1)
+        frac = (ms - hour * MS_PER_HOUR) / MS_PER_HOUR
+        return self._cum[hour] + frac * self._per_hour[hour]
+
+    def expected(self, lo_ms: np.ndarray, hi_ms: np.ndarray) -> np.ndarray:
+        """Expected events per unit rate between ``lo_ms`` and ``hi_ms``."""
+        return self.cumulative(hi_ms) - self.cumulative(lo_ms)
+
+    def sample(self, rng: np.random.Generator, lo_ms: np.ndarray, hi_ms: np.ndarray) -> np.ndarray:
+        """One event time per element, drawn from the rhythm restricted to ``[lo, hi)``."""
+        lo_c, hi_c = self.cumulative(lo_ms), self.cumulative(hi_ms)
+        target = lo_c + rng.random(len(lo_c)) * (hi_c - lo_c)
+        hour = np.clip(np.searchsorted(self._cum, target, side="right") - 1, 0, len(self._per_hour) - 1)
+        frac = (target - self._cum[hour]) / self._per_hour[hour]
+        ms = hour * MS_PER_HOUR + np.floor(frac * MS_PER_HOUR).astype(np.int64)
+        return np.clip(ms, lo_ms, np.maximum(lo_ms, hi_ms - 1))
+
+
+def batch_schedule(config: WorldConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(run_at_ms, available_at_ms)`` of the nightly job, one run per horizon day.
+
+    Run ``d`` reads everything with a time ``<= run_at[d]`` (its data cutoff, at
+    ``run_time`` on day ``d``) and its snapshot can be read from
+    ``available_at[d] = run_at[d] + latency``.
+    """
+    job = config.batch_job
+    offset = (job.run_time.hour * 60 + job.run_time.minute) * MS_PER_MINUTE + job.run_time.second * 1000
+    run_at = np.arange(config.horizon.days, dtype=np.int64) * MS_PER_DAY + offset
+    latency_min = job.latency_minutes_median * np.exp(job.latency_sigma * rng.standard_normal(len(run_at)))
+    available_at = run_at + np.maximum(1, np.round(latency_min * MS_PER_MINUTE)).astype(np.int64)
+    return run_at, available_at

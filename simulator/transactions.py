@@ -1,0 +1,69 @@
+"""Legitimate purchases: when, where, how much, and from which device.
+
+Time semantics: a purchase's ``event_time`` is the moment it is authorised,
+which is also the decision time at which a fraud model scores it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import WorldConfig
+from .population import Merchants, UserShard, pick
+from .timebase import MS_PER_MINUTE, Rhythm, horizon_ms
+
+DEVICES_PER_USER = 64  # device ids are user_id * 64 + k; k >= LEGIT_DEVICES are fraudsters'
+LEGIT_DEVICES = 48
+
+
+def within_group_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``values`` restarting at each True of ``group_start`` (sorted groups)."""
+    total = np.cumsum(values)
+    starts = np.flatnonzero(group_start)
+    run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
+    before = total[starts] - values[starts]
+    return total - before[run]
+
+
+def group_starts(keys: np.ndarray) -> np.ndarray:
+    """True where a sorted key array begins a new group."""
+    out = np.ones(len(keys), dtype=bool)
+    out[1:] = keys[1:] != keys[:-1]
+    return out
+
+
+def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, merchants: Merchants,
+               rhythm: Rhythm) -> dict[str, np.ndarray]:
+    """Legitimate purchases of one shard's users, sorted by (user, time).
+
+    Returns arrays ``user`` (row into the shard's users), ``t`` (ms), ``amount``,
+    ``merchant_id``, ``device_id``.
+    """
+    a = config.activity
+    end = horizon_ms(config)
+    lo = np.clip(users.signup_ms, 0, end)
+    n_sessions = rng.poisson(users.sessions_per_day * rhythm.expected(lo, np.full_like(lo, end)))
+    s_user = np.repeat(np.arange(len(lo)), n_sessions)
+    s_start = rhythm.sample(rng, lo[s_user], np.full(len(s_user), end, dtype=np.int64))
+    per_session = 1 + rng.poisson(a.extra_txns_per_session, len(s_user))
+    user = np.repeat(s_user, per_session)
+    first = np.zeros(len(user), dtype=bool)
+    first[np.cumsum(per_session) - per_session] = True
+    gaps = np.where(first, 0, rng.exponential(a.session_gap_minutes * MS_PER_MINUTE, len(user)))
+    t = np.repeat(s_start, per_session) + np.round(within_group_cumsum(gaps, first)).astype(np.int64)
+    keep = t < end
+    user, t = user[keep], t[keep]
+    order = np.lexsort((t, user))
+    user, t = user[order], t[order]
+    n = len(t)
+
+    amount = np.exp(users.log_amount[user] + config.amounts.txn_sigma * rng.standard_normal(n))
+    new_share = np.array([c.new_mcc_share for c in config.population.cohorts])[users.cohort_index[user]]
+    at_new = rng.random(n) < new_share
+    merchant = pick(rng, merchants.home_cdf, merchants.home_ids, n)
+    merchant[at_new] = pick(rng, merchants.new_cdf, merchants.new_ids, int(at_new.sum()))
+
+    switches = (rng.random(n) < config.devices.new_device_probability).astype(np.int64)
+    k = np.minimum(within_group_cumsum(switches, group_starts(user)), LEGIT_DEVICES - 1)
+    device = users.table["user_id"].to_numpy()[user] * DEVICES_PER_USER + k
+    return {"user": user, "t": t, "amount": amount, "merchant_id": merchant, "device_id": device}
