@@ -1,0 +1,22 @@
+"""Every path the project writes to, in one place.
+
+``FRAUDWORLD_DATA`` (default ``data/`` at the repository root) holds cached
+worlds; ``figures/`` holds the regenerated figures.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "figures"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("FRAUDWORLD_DATA", ROOT / "data"))
+
+
+def world_dir(preset: str, seed: int) -> Path:
+    """Where the cached world of a preset and seed lives."""
+    return data_dir() / "worlds" / f"{preset}-seed{seed}"
