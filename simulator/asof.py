@@ -28,6 +28,15 @@ def _as_ns(frame: pd.DataFrame, column: str, role: str) -> pd.Series:
     return values.astype("datetime64[ns]")
 
 
+def _sort_key(values: pd.Series) -> np.ndarray:
+    """An array that sorts like ``values`` (numbers and times as they are, others by rank)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.to_numpy().view(np.int64)
+    if pd.api.types.is_numeric_dtype(values) and not values.isna().any():
+        return values.to_numpy()
+    return pd.factorize(values, sort=True)[0]
+
+
 def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decision_time: str,
               available_time: str = "available_at", tie_breaker: str | None = None,
               max_age: pd.Timedelta | str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
@@ -53,11 +62,16 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
     order_cols = [available_time] + ([tie_breaker] if tie_breaker else [])
     right = features[[by, *dict.fromkeys(order_cols + wanted)]].copy()
     right[available_time] = right_t
-    dup = right.duplicated([by, *order_cols])
+    # Sort by (time, tie_breaker, entity): merge_asof needs time order, and within an
+    # entity and time the last row wins; exact duplicates are then adjacent.
+    keys = [_sort_key(right[c]) for c in reversed([*order_cols, by])]
+    order = np.lexsort(keys)
+    sorted_keys = np.stack([k[order] for k in keys])
+    dup = (sorted_keys[:, 1:] == sorted_keys[:, :-1]).all(axis=0)
     if dup.any():
         raise ValueError(f"features: {int(dup.sum())} rows share ({by}, {', '.join(order_cols)}) with another; "
                          "the as-of join needs one row per entity and time")
-    right = right.sort_values(order_cols, kind="stable")
+    right = right.iloc[order]
     left = pd.DataFrame({by: decisions[by].to_numpy(), "__t": left_t.to_numpy(),
                          "__row": np.arange(len(decisions))}).sort_values("__t", kind="stable")
     if left[by].dtype != right[by].dtype:

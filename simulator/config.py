@@ -62,14 +62,15 @@ class CohortConfig:
     tenure_at_start_days: tuple[float, float] | None = None
     arrival_fraction: tuple[float, float] | None = None
     arrival_ramp: float = _num(1.0, 1, 10)  # 1: uniform arrivals; k: density rising as x**(k-1)
-    # First-party (new-account) fraud: once an account is warmed up, a purchase of
-    # average amount is fraud with probability
-    # (baseline + new_account * exp(-tenure / decay)) * (1 - exp(-tenure / warmup)),
-    # scaled steeply up with amount (FraudConfig.new_account_amount_slope).
+    # First-party (new-account) fraud: the fraudster warms the account up with an ordinary
+    # purchase and busts out while it is in use -- a purchase made within ``warm_within_days``
+    # of the account's previous one is fraud with probability
+    # baseline + new_account * exp(-tenure / decay), scaled steeply up with amount
+    # (FraudConfig.new_account_amount_slope).
     new_account_fraud_rate: float = _num(0.0, 0, 1)
     new_account_fraud_decay_days: float = _num(30.0, 0, 3650, lo_open=True)
     baseline_fraud_rate: float = _num(0.0, 0, 1)
-    warmup_days: float = _num(2.0, 0, 365)
+    warm_within_days: float = _num(7.0, 0, 3650, lo_open=True)
     new_mcc_share: float = _num(0.0, 0, 1)  # share of purchases at new-category merchants
 
 
@@ -78,14 +79,14 @@ def _default_cohorts() -> tuple[CohortConfig, ...]:
         CohortConfig("mature", share=0.5, channels={"organic": 0.6, "referral": 0.25, "partner": 0.15},
                      tenure_at_start_days=(120.0, 2000.0)),
         CohortConfig("growth", share=0.15, channels={"organic": 0.6, "referral": 0.3, "partner": 0.1},
-                     arrival_fraction=(0.0, 1.0), new_account_fraud_rate=0.02,
+                     arrival_fraction=(0.0, 1.0), new_account_fraud_rate=0.015,
                      new_account_fraud_decay_days=10.0, baseline_fraud_rate=0.0005),
         CohortConfig("expansion", share=0.25, region="expansion",
                      channels={"organic": 0.4, "partner": 0.4, "referral": 0.2},
-                     arrival_fraction=(0.2, 1.0), arrival_ramp=3.0, new_account_fraud_rate=0.07,
+                     arrival_fraction=(0.2, 1.0), arrival_ramp=3.0, new_account_fraud_rate=0.05,
                      new_account_fraud_decay_days=12.0, baseline_fraud_rate=0.002, new_mcc_share=0.3),
         CohortConfig("promo", share=0.10, channels={"promo": 0.85, "organic": 0.15},
-                     arrival_fraction=(0.7, 0.95), new_account_fraud_rate=0.12,
+                     arrival_fraction=(0.7, 0.95), new_account_fraud_rate=0.09,
                      new_account_fraud_decay_days=8.0, baseline_fraud_rate=0.001),
     )
 
@@ -159,7 +160,8 @@ class FraudConfig:
 
     After a legitimate purchase of a user with tenure of at least
     ``takeover_min_tenure_days``, a takeover starts with probability
-    ``takeover_probability`` within ``takeover_start_within_hours``. The
+    ``takeover_probability``, an exponential delay (mean
+    ``takeover_start_mean_hours``) later. The
     fraudster uses a new device and makes ``2 + Poisson(burst_extra_txns)``
     purchases, spaced by log-normal gaps (median ``burst_gap_minutes_median``),
     at amounts scaled up by ``exp(burst_log_amount_uplift)``.
@@ -167,9 +169,9 @@ class FraudConfig:
     amount by ``exp(new_account_amount_slope * z)`` for the amount's z-score.
     """
 
-    takeover_probability: float = _num(0.0005, 0, 0.1)
+    takeover_probability: float = _num(0.0004, 0, 0.1)
     takeover_min_tenure_days: float = _num(30.0, 0, 3650)
-    takeover_start_within_hours: float = _num(48.0, 0, 24 * 7, lo_open=True)
+    takeover_start_mean_hours: float = _num(48.0, 0, 24 * 30, lo_open=True)
     burst_extra_txns: float = _num(2.5, 0, 50)
     burst_gap_minutes_median: float = _num(30.0, 0, 10_000, lo_open=True)
     burst_gap_sigma: float = _num(1.2, 0, 4)
@@ -187,9 +189,9 @@ class ReportDelay:
 
 
 def _takeover_delays() -> tuple[ReportDelay, ...]:
-    return (ReportDelay(0.6, 3.0, 0.7),           # the account holder notices within hours
-            ReportDelay(0.32, 24.0 * 6, 0.6),     # or on the next statement, about a week
-            ReportDelay(0.08, 24.0 * 60, 0.5))    # the long tail of disputes
+    return (ReportDelay(0.5, 3.0, 0.7),           # the account holder notices within hours
+            ReportDelay(0.4, 24.0 * 6, 0.6),      # or on the next statement, about a week
+            ReportDelay(0.1, 24.0 * 60, 0.5))     # the long tail of disputes
 
 
 def _new_account_delays() -> tuple[ReportDelay, ...]:
@@ -234,9 +236,9 @@ class OutageConfig:
     """
 
     peak_windows_hours: tuple[tuple[float, float], ...] = ((11.5, 14.0), (18.5, 22.0))
-    probability_per_peak: float = _num(0.45, 0, 1)
+    probability_per_peak: float = _num(0.75, 0, 1)
     offpeak_per_day: float = _num(0.05, 0, 24)
-    duration_minutes_median: float = _num(75.0, 0, 24 * 60, lo_open=True)
+    duration_minutes_median: float = _num(110.0, 0, 24 * 60, lo_open=True)
     duration_sigma: float = _num(0.5, 0, 3)
     failure_rate_range: tuple[float, float] = (0.9, 1.0)
 
@@ -264,6 +266,14 @@ class WorldConfig:
         if users is not None:
             cfg = dataclasses.replace(cfg, population=dataclasses.replace(cfg.population, n_users=users))
         return validate(cfg)
+
+    def with_cohort(self, name: str, **changes) -> "WorldConfig":
+        """A copy with fields of the cohort ``name`` replaced, validated."""
+        names = [c.name for c in self.population.cohorts]
+        if name not in names:
+            raise ConfigError(f"population.cohorts: no cohort {name!r}; cohorts are {names}")
+        cohorts = tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in self.population.cohorts)
+        return validate(dataclasses.replace(self, population=dataclasses.replace(self.population, cohorts=cohorts)))
 
 
 PRESETS: dict[str, WorldConfig] = {
@@ -526,7 +536,7 @@ def to_mapping(config: Any) -> Any:
     if isinstance(config, Mapping):
         return {k: to_mapping(v) for k, v in config.items()}
     if isinstance(config, dt.time):
-        return config.strftime("%H:%M")
+        return config.isoformat(timespec="seconds" if config.second else "minutes")
     if isinstance(config, dt.date):
         return config.isoformat()
     return config

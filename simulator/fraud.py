@@ -17,7 +17,7 @@ import numpy as np
 from .config import WorldConfig
 from .population import Merchants, UserShard, pick
 from .timebase import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, horizon_ms
-from .transactions import DEVICES_PER_USER, LEGIT_DEVICES, within_group_cumsum
+from .transactions import DEVICES_PER_USER, LEGIT_DEVICES, group_starts, within_group_cumsum
 
 SCENARIOS = ("legit", "account_takeover", "new_account")
 
@@ -35,8 +35,8 @@ def make_takeovers(config: WorldConfig, rng: np.random.Generator, users: UserSha
     eligible = tenure_ms >= f.takeover_min_tenure_days * MS_PER_DAY
     anchors = np.flatnonzero(eligible & (rng.random(len(eligible)) < f.takeover_probability))
     n_bursts = len(anchors)
-    start = legit["t"][anchors] + np.round(rng.random(n_bursts) * f.takeover_start_within_hours
-                                           * MS_PER_HOUR).astype(np.int64)
+    start = legit["t"][anchors] + np.round(rng.exponential(f.takeover_start_mean_hours * MS_PER_HOUR,
+                                                           n_bursts)).astype(np.int64)
     size = 2 + rng.poisson(f.burst_extra_txns, n_bursts)
     burst = np.repeat(np.arange(n_bursts), size)
     first = np.zeros(len(burst), dtype=bool)
@@ -59,32 +59,37 @@ def make_takeovers(config: WorldConfig, rng: np.random.Generator, users: UserSha
 
 def new_account_probability(config: WorldConfig, cohort_index: np.ndarray, tenure_days: np.ndarray,
                             amount_z: np.ndarray) -> np.ndarray:
-    """P(a purchase is new-account fraud) given the buyer's cohort, tenure (days) and amount.
+    """P(a warmed-up account's purchase is new-account fraud) by cohort, tenure (days) and amount.
 
-    ``(baseline + new_account * exp(-tenure / decay)) * (1 - exp(-tenure / warmup))
-    * exp(slope * z - slope**2 / 2)``, capped at 1, where ``z`` is the amount's
-    z-score under the world's amount model (so the amount factor averages to one).
-    The same large amount is ordinary for an established user and a red flag
-    in an account's first days.
+    A purchase is warmed up when the account made another within the cohort's
+    ``warm_within_days`` before it (see :func:`label_new_account_fraud`).
+
+    ``(baseline + new_account * exp(-tenure / decay)) * exp(slope * z - slope**2 / 2)``,
+    capped at 1, where ``z`` is the amount's z-score under the world's amount
+    model (so the amount factor averages to one). The same large amount is
+    ordinary for an established user and a red flag in an account's first days.
     """
     cohorts = config.population.cohorts
     base = np.array([c.baseline_fraud_rate for c in cohorts])[cohort_index]
     new = np.array([c.new_account_fraud_rate for c in cohorts])[cohort_index]
     decay = np.array([c.new_account_fraud_decay_days for c in cohorts])[cohort_index]
-    warmup = np.array([c.warmup_days for c in cohorts])[cohort_index]
     slope = config.fraud.new_account_amount_slope
-    tenure = np.maximum(tenure_days, 0)
-    with np.errstate(divide="ignore"):
-        warm = 1 - np.exp(-tenure / warmup)  # warmup 0: fraud from the first purchase
-    p = (base + new * np.exp(-tenure / decay)) * warm * np.exp(slope * amount_z - slope ** 2 / 2)
+    p = (base + new * np.exp(-np.maximum(tenure_days, 0) / decay)) * np.exp(slope * amount_z - slope ** 2 / 2)
     return np.minimum(p, 1.0)
+
+
+def amount_z(config: WorldConfig, amount: np.ndarray) -> np.ndarray:
+    """How large an amount is under the world's amount model (a z-score of its log)."""
+    a = config.amounts
+    return (np.log(amount) - np.log(a.median)) / np.hypot(a.user_sigma, a.txn_sigma)
 
 
 def label_new_account_fraud(config: WorldConfig, rng: np.random.Generator, users: UserShard,
                             user: np.ndarray, t: np.ndarray, amount: np.ndarray) -> np.ndarray:
-    """Which of these (legitimate) purchases are new-account fraud (boolean mask)."""
+    """Which of these legitimate purchases, sorted by (user, time), are new-account fraud."""
     tenure_days = (t - users.signup_ms[user]) / MS_PER_DAY
-    a = config.amounts
-    amount_z = (np.log(amount) - np.log(a.median)) / np.hypot(a.user_sigma, a.txn_sigma)
-    p = new_account_probability(config, users.cohort_index[user], tenure_days, amount_z)
-    return rng.random(len(t)) < p
+    p = new_account_probability(config, users.cohort_index[user], tenure_days, amount_z(config, amount))
+    previous = np.concatenate([[0], t[:-1]])
+    within = np.array([c.warm_within_days for c in config.population.cohorts])[users.cohort_index[user]]
+    warm = ~group_starts(user) & (t - previous <= within * MS_PER_DAY)  # used recently: warmed up
+    return (rng.random(len(t)) < p) & warm

@@ -28,6 +28,8 @@ class Outages:
 
     def failure_rate_at(self, t: np.ndarray) -> np.ndarray:
         """The failure rate in force at each time (0 outside outages)."""
+        if not len(self.start):  # a world without outages
+            return np.zeros(len(t))
         i = np.searchsorted(self.start, t, side="right") - 1
         inside = (i >= 0) & (t < self.end[np.maximum(i, 0)])
         return np.where(inside, self.failure_rate[np.maximum(i, 0)], 0.0)

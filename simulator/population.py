@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig
-from .timebase import MS_PER_DAY, horizon_ms, to_timestamp
+from .timebase import MS_PER_DAY, SortedLookup, horizon_ms, to_timestamp
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,23 @@ def categorical(u: np.ndarray, weights) -> np.ndarray:
 
 def pick(rng: np.random.Generator, cdf: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
     """``n`` draws from ``ids`` with the probabilities whose cumulative sum is ``cdf``."""
-    return ids[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(ids) - 1)]
+    u = rng.random(n)
+    index = _lookup(cdf)(u) if n >= 4096 else np.searchsorted(cdf, u, side="right")
+    return ids[np.minimum(index, len(ids) - 1)]
+
+
+_LOOKUPS: dict[bytes, SortedLookup] = {}
+
+
+def _lookup(cdf: np.ndarray) -> SortedLookup:
+    """The (cached) lookup table for ``cdf``, keyed by its contents."""
+    key = np.asarray(cdf, dtype=float).tobytes()
+    lookup = _LOOKUPS.get(key)
+    if lookup is None:
+        if len(_LOOKUPS) >= 8:
+            _LOOKUPS.clear()
+        lookup = _LOOKUPS[key] = SortedLookup(cdf)
+    return lookup
 
 
 @dataclass(frozen=True)

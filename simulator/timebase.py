@@ -7,6 +7,8 @@ timestamps without a time zone, all on the platform's one local clock.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -28,13 +30,49 @@ def start_ns(config: WorldConfig) -> np.int64:
 
 def to_timestamp(config: WorldConfig, ms: np.ndarray) -> np.ndarray:
     """Milliseconds since the horizon start as ``datetime64[ns]`` wall-clock times."""
-    return (start_ns(config) + np.asarray(ms, dtype=np.int64) * 1_000_000).astype("datetime64[ns]")
+    return (start_ns(config) + np.asarray(ms, dtype=np.int64) * 1_000_000).view("datetime64[ns]")
 
 
 def to_ms(config: WorldConfig, timestamps) -> np.ndarray:
     """The inverse of :func:`to_timestamp` (floor to the millisecond)."""
     ns = pd.to_datetime(pd.Series(timestamps)).astype("datetime64[ns]").to_numpy().astype(np.int64)
     return (ns - start_ns(config)) // 1_000_000
+
+
+class SortedLookup:
+    """``np.searchsorted(edges, x, side="right")`` for many ``x``, mostly by table lookup.
+
+    ``[0, scale)``, with ``scale`` a power of two above the last edge, is cut
+    into :attr:`BINS` equal bins, so a value's bin is computed exactly. A bin
+    with no edge inside has one answer for all its values, read from a table;
+    values in the other bins, or outside ``[0, scale)``, are searched. The
+    results are exactly ``np.searchsorted``'s.
+    """
+
+    BINS = 1 << 16
+
+    def __init__(self, edges: np.ndarray):
+        self.edges = np.asarray(edges, dtype=float)
+        top = float(self.edges[-1]) if len(self.edges) else 0.0
+        exponent = math.frexp(top)[1] if top > 0 and math.isfinite(top) else 0  # 2**exponent > top
+        exponent = min(max(exponent, -1000), 1000)  # bins stay normal floats; larger x is searched
+        self.factor = math.ldexp(self.BINS, -exponent)  # a power of two: x * factor, b / factor are exact
+        bounds = np.arange(self.BINS + 1) / self.factor
+        lo = np.searchsorted(self.edges, bounds[:-1], side="right")  # for x at a bin's start
+        hi = np.searchsorted(self.edges, bounds[1:], side="left")  # for x just below its end
+        table = np.where(lo == hi, lo, -1)
+        table[0] = -1  # bin 0 also catches small negative x (the cast truncates toward zero)
+        self.table = np.append(table, -1).astype(np.int32)  # index BINS (and -1): out of range
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        with np.errstate(invalid="ignore", over="ignore"):  # nan, inf: searched below
+            b = (x * self.factor).astype(np.int64)
+        np.clip(b, -1, self.BINS, out=b)
+        out = self.table[b].astype(np.intp)
+        miss = np.flatnonzero(out < 0)
+        out[miss] = np.searchsorted(self.edges, x[miss], side="right")
+        return out
 
 
 class Rhythm:
@@ -57,6 +95,7 @@ class Rhythm:
         per_hour /= (hourly.sum() * weekly.mean())  # average day integrates to 1
         self._cum = np.concatenate([[0.0], np.cumsum(per_hour)])  # at hour boundaries
         self._per_hour = per_hour
+        self._hour_of = SortedLookup(self._cum)
 
     def cumulative(self, ms: np.ndarray) -> np.ndarray:
         """Integrated intensity from the horizon start to ``ms`` (in 'average days')."""
@@ -73,7 +112,7 @@ class Rhythm:
         """One event time per element, drawn from the rhythm restricted to ``[lo, hi)``."""
         lo_c, hi_c = self.cumulative(lo_ms), self.cumulative(hi_ms)
         target = lo_c + rng.random(len(lo_c)) * (hi_c - lo_c)
-        hour = np.clip(np.searchsorted(self._cum, target, side="right") - 1, 0, len(self._per_hour) - 1)
+        hour = np.clip(self._hour_of(target) - 1, 0, len(self._per_hour) - 1)
         frac = (target - self._cum[hour]) / self._per_hour[hour]
         ms = hour * MS_PER_HOUR + np.floor(frac * MS_PER_HOUR).astype(np.int64)
         return np.clip(ms, lo_ms, np.maximum(lo_ms, hi_ms - 1))

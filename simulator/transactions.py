@@ -32,6 +32,20 @@ def group_starts(keys: np.ndarray) -> np.ndarray:
     return out
 
 
+def sort_by_user_time(user: np.ndarray, t: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(user, t)`` pairs sorted by user, then time (``0 <= t < end``).
+
+    Only the pairs are returned, not the permutation, so tied pairs need no
+    stable order: one sort of a packed int64 key does it.
+    """
+    if len(user) and (int(user.max()) + 1) * end >= 2 ** 62:
+        order = np.lexsort((t, user))
+        return user[order], t[order]
+    key = np.sort(user.astype(np.int64) * end + t)
+    user = key // end
+    return user, key - user * end
+
+
 def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, merchants: Merchants,
                rhythm: Rhythm) -> dict[str, np.ndarray]:
     """Legitimate purchases of one shard's users, sorted by (user, time).
@@ -52,9 +66,7 @@ def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, 
     gaps = np.where(first, 0, rng.exponential(a.session_gap_minutes * MS_PER_MINUTE, len(user)))
     t = np.repeat(s_start, per_session) + np.round(within_group_cumsum(gaps, first)).astype(np.int64)
     keep = t < end
-    user, t = user[keep], t[keep]
-    order = np.lexsort((t, user))
-    user, t = user[order], t[order]
+    user, t = sort_by_user_time(user[keep], t[keep], end)
     n = len(t)
 
     amount = np.exp(users.log_amount[user] + config.amounts.txn_sigma * rng.standard_normal(n))

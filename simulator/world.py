@@ -10,6 +10,10 @@ same result. Rows are ordered by shard, then by time.
 
 from __future__ import annotations
 
+import ctypes
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig, preset, validate
-from .features import BATCH_FEATURES, batch_snapshots, serving_log, window_aggregates
+from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_log, window_aggregates
 from .fraud import SCENARIOS, label_new_account_fraud, make_takeovers
 from .labels import report_times
 from .outages import Outages, make_outages
@@ -28,7 +32,11 @@ from .timebase import MS_PER_HOUR, Rhythm, batch_schedule, to_timestamp
 from .transactions import DEVICES_PER_USER, group_starts, make_legit
 
 SHARD_SIZE = 2048
+# Shards generated at a time, in threads (the tables do not depend on it): two, or one on one CPU.
+SHARD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 NEW_DEVICE_HOURS = 24  # is_new_device: the device's first purchase (for this user) was this recent
+SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
+REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
 TABLES = ("users", "merchants", "transactions", "chargebacks", "outages", "batch_features", "serving_log")
 GLOBAL_TABLES = ("merchants", "outages")
 
@@ -65,38 +73,45 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
     ato = make_takeovers(config, rng("takeover"), users, g.merchants, legit)
     n_legit = len(legit["t"])
     cols = {k: np.concatenate([legit[k], ato[k]]) for k in ("user", "t", "amount", "merchant_id", "device_id")}
+    # Amounts are charged in cents: features and the table see the same rounded amount.
+    cols["amount"] = np.maximum(np.round(cols["amount"], 2), 0.01)
     scenario = np.concatenate([np.zeros(n_legit, np.int8), np.ones(len(ato["t"]), np.int8)])
     scenario[:n_legit][label_new_account_fraud(config, rng("new_account"), users, legit["user"], legit["t"],
-                                               legit["amount"])] = 2
+                                               cols["amount"][:n_legit])] = 2
     burst = np.concatenate([np.full(n_legit, -1), ato["burst"]])
     burst_start = np.concatenate([np.zeros(n_legit, np.int64), ato["burst_start"]])
     reported = report_times(config, rng("chargebacks"), cols["t"], scenario, burst, burst_start)
 
     # Per-user order (for devices and online features), then time order (for ids and output).
-    by_user = np.lexsort((cols["t"], cols["user"]))
+    # Both are stable: rows that tie keep their order in the concatenated arrays.
+    by_user = stable_order(cols["user"], cols["t"])
     user, t, device = cols["user"][by_user], cols["t"][by_user], cols["device_id"][by_user]
     new_device = recently_first_seen(device, t) & (device % DEVICES_PER_USER != 0)
     aggregates = window_aggregates(user, t, cols["amount"][by_user])
     failed = rng("serving").random(len(t)) < g.outages.failure_rate_at(t)
 
-    by_time = np.lexsort((cols["user"], cols["t"]))  # positions in the concatenated arrays
+    # Rows in per-user order taken in time order. Among equal times the per-user order is by
+    # user, then concatenated position, so a stable sort by time alone orders by (t, user).
+    user_to_time = stable_argsort(t)
+    by_time = by_user[user_to_time]  # positions in the concatenated arrays
+    time_ids = txn_offset + np.arange(len(t), dtype=np.int64)  # transaction ids in time order
     txn_id = np.empty(len(t), np.int64)
-    txn_id[by_time] = txn_offset + np.arange(len(t))  # indexed by concatenated position
+    txn_id[by_time] = time_ids  # indexed by concatenated position
     user_ids = users.table["user_id"].to_numpy()
     merchant_mcc = g.merchants.table["mcc"]
-    transactions = pd.DataFrame({
-        "txn_id": txn_id[by_time],
+    transactions = pd.DataFrame({  # copy=False: the columns are fresh arrays, not shared
+        "txn_id": time_ids,
         "user_id": user_ids[cols["user"][by_time]],
         "merchant_id": cols["merchant_id"][by_time],
         "event_time": to_timestamp(config, cols["t"][by_time]),
-        "amount": np.maximum(np.round(cols["amount"][by_time], 2), 0.01),
+        "amount": cols["amount"][by_time],
         "device_id": cols["device_id"][by_time],
-        "is_new_device": _scatter(new_device, by_user)[by_time],
+        "is_new_device": new_device[user_to_time],
         "mcc": pd.Categorical.from_codes(merchant_mcc.cat.codes.to_numpy()[cols["merchant_id"][by_time]],
                                          dtype=merchant_mcc.dtype),
         "is_fraud": scenario[by_time] > 0,
-        "fraud_scenario": pd.Categorical.from_codes(scenario[by_time], categories=list(SCENARIOS)),
-    })
+        "fraud_scenario": pd.Categorical.from_codes(scenario[by_time], dtype=SCENARIO_DTYPE),
+    }, copy=False)
 
     disputed = np.flatnonzero(reported >= 0)
     disputed = disputed[np.lexsort((txn_id[disputed], reported[disputed]))]
@@ -104,50 +119,131 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
         "txn_id": txn_id[disputed],
         "user_id": user_ids[cols["user"][disputed]],
         "reported_at": to_timestamp(config, reported[disputed]),
-        "reason": pd.Categorical(np.where(scenario[disputed] > 0, "fraud", "friendly"),
-                                 categories=["fraud", "friendly"]),
-    })
+        "reason": pd.Categorical.from_codes((scenario[disputed] == 0).view(np.int8), dtype=REASON_DTYPE),
+    }, copy=False)
 
-    served = serving_log(txn_id[by_user], aggregates, failed)
-    served = served.iloc[np.argsort(served["txn_id"].to_numpy(), kind="stable")].reset_index(drop=True)
+    served = serving_log(time_ids.copy(), {  # in time order; only the count of a count feature is read
+        name: (value[user_to_time] if ONLINE_FEATURES[name][0] == "mean" else None, count[user_to_time])
+        for name, (value, count) in aggregates.items()}, failed[user_to_time])
 
     snap = batch_snapshots(user_ids, g.run_at, cols["user"], cols["t"], cols["amount"],
                            cols["user"][disputed], reported[disputed])
-    order = np.lexsort((snap["user_id"], snap["run"]))
-    batch = pd.DataFrame({
-        "user_id": snap["user_id"][order],
-        "run_at": to_timestamp(config, g.run_at[snap["run"][order]]),
-        "available_at": to_timestamp(config, g.available_at[snap["run"][order]]),
-        **{name: snap[name][order] for name in BATCH_FEATURES},
-    })
+    batch = pd.DataFrame({  # rows come ordered by run, then user
+        "user_id": snap["user_id"],
+        "run_at": to_timestamp(config, g.run_at)[snap["run"]],
+        "available_at": to_timestamp(config, g.available_at)[snap["run"]],
+        **{name: snap[name] for name in BATCH_FEATURES},
+    }, copy=False)
     return {"users": users.table, "transactions": transactions, "chargebacks": chargebacks,
             "batch_features": batch, "serving_log": served}
 
 
 def recently_first_seen(device: np.ndarray, t: np.ndarray) -> np.ndarray:
     """True where ``device`` was first used less than :data:`NEW_DEVICE_HOURS` before ``t``."""
-    first_t = pd.Series(t).groupby(device).transform("min").to_numpy()
+    if not len(device):
+        return np.zeros(0, dtype=bool)
+    lo = int(device.min())
+    span = int(device.max()) - lo + 1
+    if span <= 4 * len(device) + 65_536:  # a shard's device ids are dense: a table indexed by id
+        first = np.full(span, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, device - lo, t)
+        first_t = first[device - lo]
+    else:
+        first_t = pd.Series(t).groupby(device).transform("min").to_numpy()
     return t - first_t < NEW_DEVICE_HOURS * MS_PER_HOUR
 
 
-def _scatter(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Undo a permutation: ``out[positions[i]] = values[i]``."""
-    out = np.empty_like(values)
-    out[positions] = values
-    return out
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` for integers, faster.
+
+    When the value range and the row numbers fit in one int64, the order is
+    read off a plain (SIMD) sort of ``value << bits | row``.
+    """
+    n = len(values)
+    if not n:
+        return np.zeros(0, dtype=np.intp)
+    lo = int(values.min())
+    bits = max(1, (n - 1).bit_length())
+    if int(values.max()) - lo >= 2 ** (62 - bits):
+        return np.argsort(values, kind="stable")
+    key = ((values.astype(np.int64) - lo) << bits) | np.arange(n, dtype=np.int64)
+    key.sort()
+    key &= (1 << bits) - 1
+    return key.astype(np.intp, copy=False)
+
+
+def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """The stable sort order by ``(major, minor)``: ``np.lexsort((minor, major))``, faster.
+
+    Both are integer arrays; they are packed into one int64 key when it fits.
+    """
+    if not len(major):
+        return np.zeros(0, dtype=np.intp)
+    a_lo, b_lo = int(major.min()), int(minor.min())
+    span = int(minor.max()) - b_lo + 1
+    if (int(major.max()) - a_lo + 1) * span >= 2 ** 62:
+        return np.lexsort((minor, major))
+    return stable_argsort((major.astype(np.int64) - a_lo) * span + (minor.astype(np.int64) - b_lo))
 
 
 def global_tables(config: WorldConfig, g: Globals) -> dict[str, pd.DataFrame]:
     return {"merchants": g.merchants.table, "outages": g.outages.table(config)}
 
 
-def iter_shards(config: WorldConfig, seed: int, g: Globals) -> Iterator[dict[str, pd.DataFrame]]:
-    """Per-user tables shard by shard, in order, with globally consecutive transaction ids."""
-    offset = 0
-    for shard in range(n_shards(config)):
-        tables = shard_tables(config, seed, shard, g, offset)
-        offset += len(tables["transactions"])
-        yield tables
+def iter_shards(config: WorldConfig, seed: int, g: Globals, threads: int | None = None
+                ) -> Iterator[dict[str, pd.DataFrame]]:
+    """Per-user tables shard by shard, in order, with globally consecutive transaction ids.
+
+    With ``threads > 1``, shards are generated ahead in background threads (numpy
+    releases the GIL): the first shard alone, so its tables reach the consumer
+    before other work starts, then up to ``threads`` at a time. Shards are
+    independent, so the tables are the same either way; ids are numbered from 0
+    in a shard and shifted once the previous shards' sizes are known.
+    """
+    total = n_shards(config)
+    threads = SHARD_THREADS if threads is None else threads
+    if threads <= 1 or total <= 1:
+        offset = 0
+        for shard in range(total):
+            tables = shard_tables(config, seed, shard, g, offset)
+            offset += len(tables["transactions"])
+            yield tables
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="fraudworld-shard")
+    pending: deque[Future] = deque()
+    try:
+        offset = submitted = 0
+        for shard in range(total):
+            while submitted < (1 if shard == 0 else min(total, shard + threads)):
+                pending.append(pool.submit(shard_tables, config, seed, submitted, g, 0))
+                submitted += 1
+            tables = pending.popleft().result()
+            if offset:
+                for name in ("transactions", "chargebacks", "serving_log"):
+                    tables[name]["txn_id"] = tables[name]["txn_id"].to_numpy() + offset
+            offset += len(tables["transactions"])
+            yield tables
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    Freed arrays otherwise leave holes that count as resident memory, so the
+    peak would be the shards' parts *plus* the concatenated tables.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except Exception:  # not glibc (macOS, musl, Windows): nothing to do
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def resolve(config: WorldConfig | None, seed: int) -> tuple[WorldConfig, int]:
@@ -201,6 +297,9 @@ def generate(config: WorldConfig | None = None, *, seed: int = 0, progress: bool
     for tables in with_progress(iter_shards(config, seed, g), config, progress):
         for name, df in tables.items():
             parts.setdefault(name, []).append(df)
-    tables = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
+    tables = {}
+    for name in list(parts):  # one table at a time, releasing its parts: peak memory is the parts + one table
+        tables[name] = pd.concat(parts.pop(name), ignore_index=True)
+        release_free_memory()
     tables.update(global_tables(config, g))
     return World(config, seed, **tables)
