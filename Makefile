@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures test world bench clean
+.PHONY: figures test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,167 @@
+"""The ``fraudworld`` command: generate a world to Parquet, or summarise one.
+
+``fraudworld generate --out DIR`` writes a world (atomically: nothing is left at
+DIR if it fails or is interrupted) and prints a one-screen summary;
+``fraudworld summary DIR`` prints the summary of a world already written.
+
+Exit codes: 0 success; 2 bad arguments, a bad config, a missing world or an
+output directory that is not empty (without ``--force``); 1 an operating
+system failure while reading or writing (disk full, permissions); 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import PRESETS, ConfigError, WorldConfig, load_config
+from .rng import check_seed
+from .storage import MANIFEST, TIME_CONVENTION, OutputExistsError, read_world, write_world
+from .summary import TABLE_DESCRIPTIONS, format_summary, summarize
+
+PROG = "fraudworld"
+WIDTH = 78
+DESCRIPTION = (
+    "A synthetic fraud world, written as Parquet tables, for learning how fraud models that look "
+    "great offline fail in production.",
+    "Every fact has two times: when it happened (event_time) and when the system could know it "
+    "(reported_at, available_at). All times are {time}.",
+    "A world is a directory with one <table>.parquet per table and {manifest} (config, seed, row "
+    "counts, package version):",
+)
+EXIT_CODES = """\
+exit codes: 0 success; 2 bad arguments, a bad config, a missing world or a
+non-empty output directory without --force; 1 an operating system failure
+while reading or writing; 130 interrupted (a world being generated is then
+not written at all)."""
+GENERATE_EXAMPLES = """\
+examples:
+  fraudworld generate --out data/small --preset small --seed 1
+  fraudworld generate --out data/custom --config my_world.toml --days 90
+  fraudworld generate --out data/small --preset small --force   # replace it
+
+The config is the preset, overlaid with --config (a TOML file whose tables
+mirror simulator.config.WorldConfig, e.g. [horizon] days = 90), then with
+--days and --users. Same config and seed, same tables."""
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(textwrap.fill(t, WIDTH, break_on_hyphens=False) for t in texts)
+
+
+def _description() -> str:
+    text = _paragraphs(*(p.format(time=TIME_CONVENTION, manifest=MANIFEST) for p in DESCRIPTION))
+    return text + "".join(f"\n  {name:<15} {what}" for name, what in TABLE_DESCRIPTIONS.items())
+
+
+def _int_or_text(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text  # the validator names the field and says what is allowed
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(_int_or_text(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _override(name: str):
+    """An argparse type for ``--days``/``--users``, range-checked by the config's own validation."""
+    def parse(text: str) -> int | str:
+        value = _int_or_text(text)
+        try:
+            WorldConfig().with_overrides(**{name: value})
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog=PROG, description=_description(), epilog=EXIT_CODES, formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser("generate", help="generate a world into a directory and summarise it",
+                              description=_paragraphs(
+                                  "Generate a world, shard by shard, into DIR (atomically: written to a hidden "
+                                  "temporary directory beside DIR and renamed at the end), then print its summary."),
+                              epilog=f"{GENERATE_EXAMPLES}\n\n{EXIT_CODES}", formatter_class=raw)
+    gen.add_argument("--out", required=True, metavar="DIR", help="the directory to write (must not exist or be "
+                                                                 "empty, unless --force)")
+    gen.add_argument("--config", metavar="FILE", help="a TOML file overriding the preset's settings")
+    presets = "; ".join(f"{name}: {c.horizon.days} days, {c.population.n_users:,} users"
+                        for name, c in PRESETS.items())
+    gen.add_argument("--preset", default="default", choices=sorted(PRESETS),
+                     help=f"the base config (default: %(default)s). {presets}")
+    gen.add_argument("--seed", type=_seed, default=0, metavar="N",
+                     help="the random seed, a non-negative integer (default: %(default)s)")
+    gen.add_argument("--days", type=_override("days"), metavar="N",
+                     help="horizon.days: the length of the simulated period in days")
+    gen.add_argument("--users", type=_override("users"), metavar="N",
+                     help="population.n_users: how many users exist by the end of the horizon")
+    gen.add_argument("--force", action="store_true", help="replace DIR if it exists and is not empty")
+    gen.set_defaults(run=_generate)
+
+    show = commands.add_parser("summary", help="print the summary of a world already written",
+                               description="Print the one-screen summary of a world written by "
+                                           "'fraudworld generate' (or World.save).",
+                               epilog=EXIT_CODES, formatter_class=raw)
+    show.add_argument("dir", metavar="DIR", help="the world's directory")
+    show.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
+    show.set_defaults(run=_summary)
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    config = load_config(args.config, base=args.preset).with_overrides(days=args.days, users=args.users)
+    out = Path(args.out)
+    try:
+        write_world(out, config, seed=args.seed, force=args.force, progress=True)
+    except KeyboardInterrupt:
+        return _error(f"interrupted; nothing was written to {str(out)!r}", 130)
+    print(f"wrote {out} (preset {args.preset}, seed {args.seed})\n")
+    print(format_summary(summarize(read_world(out))))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summary = summarize(read_world(args.dir))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _error(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or a usage error (2), already printed by argparse
+        return int(exc.code or 0)
+    try:
+        return args.run(args)
+    except (ConfigError, OutputExistsError, FileNotFoundError) as exc:  # bad input: say which, exit 2
+        return _error(str(exc), 2)
+    except OSError as exc:
+        return _error(str(exc), 1)
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
