@@ -40,12 +40,14 @@ def design_matrix(X: pd.DataFrame) -> np.ndarray:
     Codes come from the world's fixed category lists, so they mean the same in
     every table; a category never seen in training is handled as missing.
     """
-    cols = [X[c].cat.codes.replace(-1, np.nan) if isinstance(X[c].dtype, pd.CategoricalDtype) else X[c]
-            for c in X.columns]
-    return np.asfortranarray(np.column_stack([np.asarray(c, dtype=float) for c in cols]))
+    out = np.empty(X.shape, dtype=float, order="F")  # column-major: HGB predicts ~3x faster on it
+    for j, c in enumerate(X.columns):
+        col = X[c]
+        out[:, j] = col.cat.codes.replace(-1, np.nan) if isinstance(col.dtype, pd.CategoricalDtype) else col
+    return out
 
 
-def fit(table: ModelTable, *, negative_rate: float = 0.1, seed: int = 0, max_iter: int = 100) -> Model:
+def fit(table: ModelTable, *, negative_rate: float = 0.1, seed: int = 0, max_iter: int = 60) -> Model:
     """Fit on ``table``, keeping every positive and a ``negative_rate`` sample of negatives."""
     if not 0 < negative_rate <= 1:
         raise ValueError(f"negative_rate: {negative_rate!r} is not allowed; expected a number in (0, 1]")
@@ -56,7 +58,7 @@ def fit(table: ModelTable, *, negative_rate: float = 0.1, seed: int = 0, max_ite
     keep = y | (rng.random(len(y)) < negative_rate)
     X = table.X[keep]
     categorical = [isinstance(X[c].dtype, pd.CategoricalDtype) for c in X.columns]
-    clf = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
+    clf = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.15, max_leaf_nodes=15,
                                          min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
                                          categorical_features=categorical or None, random_state=seed)
     clf.fit(design_matrix(X), y[keep])

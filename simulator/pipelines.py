@@ -22,7 +22,8 @@ about time; :data:`NAIVE` gets all of them wrong the way a busy team does,
 ``online_source``
     ``"recomputed"``: online features recomputed from the warehouse after the
     fact (never unavailable); ``"served"``: the serving log, what production
-    actually returned, outages included.
+    actually returned, outages included; ``"none"``: no online features (a
+    degraded-mode model for when the online service is down).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .labels import eventual_label, known_fraud_as_of
 from .world import World
 
 MISSING_POLICIES = ("zero", "nan", "indicator")
-ONLINE_SOURCES = ("recomputed", "served")
+ONLINE_SOURCES = ("recomputed", "served", "none")
 # Nightly feature -> its column in model tables (the nightly average is renamed to
 # stay apart from the online feature of the same name).
 NIGHTLY_COLUMNS = {
@@ -120,10 +121,15 @@ def decision_rows(world: World, start, end) -> pd.DataFrame:
 def online_features(world: World, rows: pd.DataFrame, source: str) -> pd.DataFrame:
     """Online feature values and ``<name>_status`` for ``rows``, as served or recomputed."""
     names = [c for name in ONLINE_FEATURES for c in (name, f"{name}_status")]
+    if source == "none":
+        return pd.DataFrame(index=pd.RangeIndex(len(rows)))
     if source == "served":
         served = world.serving_log.set_index("txn_id")[names]
         return served.reindex(rows["txn_id"].to_numpy()).reset_index(drop=True)
-    tx = world.transactions.sort_values(["user_id", "event_time", "txn_id"])
+    # Recomputed after the fact from the warehouse: the same windows, never unavailable.
+    tx = world.transactions
+    tx = tx[tx["user_id"].isin(rows["user_id"].unique()) & (tx["event_time"] <= rows["event_time"].max())]
+    tx = tx.sort_values(["user_id", "event_time", "txn_id"])
     aggregates = window_aggregates(tx["user_id"].to_numpy(), tx["event_time"].to_numpy().astype(np.int64) // 10**6,
                                    tx["amount"].to_numpy())
     cols = {}
@@ -141,7 +147,14 @@ def nightly_features(world: World, rows: pd.DataFrame, point_in_time: bool) -> p
     Point in time: the as-of join on ``available_at``. Naive: the snapshot whose
     ``run_at`` falls on the purchase's calendar date, whenever it was published.
     """
-    batch = world.batch_features[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
+    batch = world.batch_features
+    first, last = rows["event_time"].min(), rows["event_time"].max()
+    # Only the snapshots either join could pick: from two days before the first row
+    # to the end of the last row's calendar day (the same-date snapshot runs at 23:55).
+    batch = batch[(batch["run_at"] >= first - pd.Timedelta(days=2))
+                  & (batch["run_at"] < last.normalize() + pd.Timedelta(days=1))
+                  & batch["user_id"].isin(rows["user_id"].unique())]
+    batch = batch[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
     if point_in_time:
         joined = asof_join(rows[["user_id", "event_time"]], batch, by="user_id", decision_time="event_time",
                            tie_breaker="run_at", max_age=SNAPSHOT_MAX_AGE)
@@ -239,4 +252,5 @@ def production_table(world: World, *, start, end, switches: Switches = CORRECT) 
     """
     rows = decision_rows(world, start, end)
     labels = eventual_label(rows, world.chargebacks).to_numpy()
-    return model_table(world, rows, labels, switches, point_in_time=True, online_source="served")
+    source = "none" if switches.online_source == "none" else "served"
+    return model_table(world, rows, labels, switches, point_in_time=True, online_source=source)
