@@ -1,0 +1,1 @@
+"""The lessons' experiments: each returns tidy tables that notebooks show and figures plot."""

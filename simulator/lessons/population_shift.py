@@ -1,0 +1,237 @@
+"""Lesson 3 -- population shift without distributional change.
+
+New cohorts arrive (organic growth, an expansion region, a promotional
+campaign). Their purchases look like everyone else's -- amounts, velocity,
+hours -- so every per-feature drift monitor stays silent. But the same large
+amount means something else on an account's first days, and the new cohorts'
+fraud rate is several times the mature one's. A model trained on the early,
+mostly-mature window slowly loses the top of its ranking as their share grows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import ks_2samp
+
+from dataclasses import dataclass
+
+from ..evaluate import checkpoint_table, metrics, metrics_by, threshold_at_alert_rate
+from ..experiment import Timeline, per_world, run
+from ..model import fit
+from ..pipelines import CORRECT, ModelTable, Switches, build_training_set
+from ..replay import replay
+from ..world import World
+
+NAIVE = CORRECT.but(context_features=False)
+VARIANTS = {"behaviour only, trained once": NAIVE, "with context, trained once": CORRECT}
+RETRAINED = "with context, retrained monthly"
+RETRAIN_SWITCHES = CORRECT.but(label_maturity_days=14)
+RETRAIN_SPAN_DAYS = 90
+MONTH = pd.Timedelta(days=30)
+KS_ALERT = 0.05
+MIX_ALERT = 0.10  # segment monitor: change of the new cohorts' share of purchases vs training
+CALIBRATION_ALERT = 1.5  # segment monitor: observed / predicted fraud of a group
+
+
+def cohort_group(world: World, cohort: pd.Series) -> np.ndarray:
+    """``'mature'`` for cohorts that existed before the horizon, ``'new'`` for arriving ones."""
+    existing = [c.name for c in world.config.population.cohorts if c.tenure_at_start_days is not None]
+    return np.where(cohort.astype(str).isin(existing), "mature", "new")
+
+
+def production_month(frame: pd.DataFrame, timeline: Timeline) -> np.ndarray:
+    """0, 1, 2, ...: whole 30-day months since deployment."""
+    return ((frame["event_time"] - timeline.extracted_at) // MONTH).to_numpy()
+
+
+def _ks(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    return float(ks_2samp(a, b).statistic) if len(a) and len(b) else np.nan
+
+
+def cohort_marginals(world: World, start, end) -> pd.DataFrame:
+    """Amount and velocity per purchase in ``[start, end)`` with the buyer's cohort group.
+
+    Velocity is ``txn_count_last_24h`` as the online service computes it (the
+    serving log's value; failed requests excluded).
+    """
+    tx = world.transactions
+    tx = tx[(tx["event_time"] >= pd.Timestamp(start)) & (tx["event_time"] < pd.Timestamp(end))]
+    tx = tx.merge(world.users[["user_id", "cohort"]], on="user_id")
+    served = world.serving_log.set_index("txn_id")["txn_count_last_24h"].reindex(tx["txn_id"])
+    return pd.DataFrame({"group": cohort_group(world, tx["cohort"]), "cohort": tx["cohort"].to_numpy(),
+                         "amount": tx["amount"].to_numpy(),
+                         "txn_count_last_24h": served.to_numpy(dtype=float, na_value=np.nan),
+                         "is_fraud": tx["is_fraud"].to_numpy()})
+
+
+def ks_between_cohorts(marginals: pd.DataFrame) -> pd.DataFrame:
+    """KS statistic between mature and new cohorts' amount and velocity."""
+    mature, new = marginals[marginals["group"] == "mature"], marginals[marginals["group"] == "new"]
+    return pd.DataFrame([{"feature": f, "ks": _ks(mature[f], new[f])} for f in ("amount", "txn_count_last_24h")])
+
+
+def fraud_rate_by_cohort(marginals: pd.DataFrame) -> pd.DataFrame:
+    """Fraud rate (ground truth) per cohort and per group, with the ratio to the mature group."""
+    by_cohort = marginals.groupby("cohort", observed=True)["is_fraud"].agg(rows="size", fraud_rate="mean")
+    by_group = marginals.groupby("group")["is_fraud"].agg(rows="size", fraud_rate="mean")
+    out = pd.concat([by_group.rename(index=lambda g: f"all {g}"), by_cohort]).reset_index(names="cohort")
+    return out.assign(ratio_to_mature=out["fraud_rate"] / by_group.loc["mature", "fraud_rate"])
+
+
+def feature_ks_by_period(train: ModelTable, production: ModelTable, period: np.ndarray) -> pd.DataFrame:
+    """The per-feature drift monitor: KS of each model feature, training window vs each period."""
+    rows = []
+    for p in np.unique(period):
+        current = production.frame[period == p]
+        for f in train.features:
+            rows.append({"period": p, "feature": f, "ks": _ks(train.frame[f], current[f])})
+    return pd.DataFrame(rows)
+
+
+def weekly_performance(frame: pd.DataFrame, world: World, timeline: Timeline) -> pd.DataFrame:
+    """Per production week: recall/precision at a weekly 1% alert budget, ROC AUC, new-cohort share."""
+    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).rename("week")
+    per = metrics_by(frame.assign(week=week), "week", per_group_budget=True)
+    new = pd.Series(cohort_group(world, frame["cohort"]) == "new").groupby(week.to_numpy()).mean()
+    return per.assign(new_cohort_share=per["week"].map(new))
+
+
+def calibration_by_cohort(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean predicted fraud probability vs observed fraud rate per cohort (eventual labels)."""
+    out = frame.groupby("cohort", observed=True).agg(rows=("label", "size"), predicted=("score", "mean"),
+                                                     observed=("label", "mean")).reset_index()
+    return out.assign(observed_over_predicted=out["observed"] / out["predicted"])
+
+
+def segment_monitor(frame: pd.DataFrame, train: ModelTable, world: World, timeline: Timeline,
+                    *, mix_alert: float = MIX_ALERT, calibration_alert: float = CALIBRATION_ALERT
+                    ) -> pd.DataFrame:
+    """The monitor that sees it: cohort mix (label-free) and per-group calibration (once labels are in).
+
+    Per production week: the new cohorts' share of purchases minus their share
+    in the training window, and observed/predicted fraud for each group. Fires
+    when the mix moved by more than ``mix_alert`` or a group's observed fraud
+    exceeds its predicted fraud by ``calibration_alert`` times.
+    """
+    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    group = cohort_group(world, frame["cohort"])
+    base_new = float(np.mean(cohort_group(world, train.frame["cohort"]) == "new"))
+    stats = pd.DataFrame({"week": week, "group": group, "score": frame["score"].to_numpy(),
+                          "label": frame["label"].to_numpy()})
+    mix = stats.assign(new=stats["group"] == "new").groupby("week")["new"].mean() - base_new
+    calib = stats.groupby(["week", "group"]).agg(predicted=("score", "mean"), observed=("label", "mean"))
+    ratio = (calib["observed"] / calib["predicted"]).unstack("group").add_prefix("observed_over_predicted_")
+    out = ratio.assign(new_share_shift=mix).reset_index()
+    worst = out.filter(like="observed_over_predicted_").max(axis=1)
+    return out.assign(fires=(out["new_share_shift"].abs() > mix_alert) | (worst > calibration_alert))
+
+
+def label_free_estimate(frame: pd.DataFrame, timeline: Timeline) -> pd.DataFrame:
+    """Per production week, recall at the alert budget estimated from scores alone vs realised.
+
+    Like NannyML's CBPE: if scores are calibrated probabilities, the expected
+    number of frauds is their sum and the expected catch is the sum over the
+    flagged. That assumes P(fraud | features) did not change -- exactly what a
+    population shift breaks.
+    """
+    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    rows = []
+    for w in np.unique(week):
+        g = frame[week == w]
+        score = g["score"].to_numpy()
+        flagged = score >= threshold_at_alert_rate(score)
+        rows.append({"week": w, "estimated_recall": score[flagged].sum() / score.sum(),
+                     "realised_recall": metrics(g["label"].to_numpy(), score)["recall_at_alert"]})
+    return pd.DataFrame(rows)
+
+
+def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = RETRAIN_SWITCHES,
+                      span_days: int = RETRAIN_SPAN_DAYS, seed: int = 0) -> pd.DataFrame:
+    """Recency-aware retraining: at each production month's start, retrain on the latest matured labels.
+
+    Month ``m`` is scored by a model extracted at its first day, trained on
+    the ``span_days`` before it (never before the features' warm-up) with the
+    ``switches``' maturity cutoff. Returns the scored production rows.
+    """
+    parts = []
+    start = timeline.extracted_at
+    while start < timeline.production_end:
+        end = min(start + MONTH, timeline.production_end)
+        table = build_training_set(world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
+                                   end=start, switches=switches)
+        parts.append(replay(fit(table, seed=seed), world, start=start, end=end, switches=switches))
+        start = end
+    return pd.concat(parts, ignore_index=True)
+
+
+def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
+    """Recall and precision at a monthly 1% alert budget per strategy and production month."""
+    out = []
+    for name, frame in frames.items():
+        per = metrics_by(frame.assign(month=production_month(frame, timeline)), "month", per_group_budget=True)
+        out.append(per.assign(strategy=name))
+    return pd.concat(out, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything lesson 3 measures on one world (tidy tables; see each function)."""
+
+    marginals: pd.DataFrame  # production-window purchases: group, cohort, amount, velocity, is_fraud
+    ks_between_cohorts: pd.DataFrame
+    fraud_rate_by_cohort: pd.DataFrame
+    feature_ks_monthly: pd.DataFrame  # period = production month
+    feature_ks_weekly: pd.DataFrame  # period = production week
+    weekly: pd.DataFrame  # weekly_performance per strategy (column 'strategy')
+    calibration: pd.DataFrame  # calibration_by_cohort of the naive model (production)
+    segment_monitor: pd.DataFrame
+    label_free: pd.DataFrame
+    monthly: pd.DataFrame  # monthly_recall per strategy
+
+
+@per_world
+def results(world: World) -> Results:
+    """Run lesson 3 on ``world`` with the default timeline (memoised per world)."""
+    timeline = Timeline.for_world(world)
+    experiments = run(world, VARIANTS, timeline)
+    naive = experiments["behaviour only, trained once"].production
+    frames = {name: e.production for name, e in experiments.items()}
+    frames[RETRAINED] = retrained_monthly(world, timeline)
+    train = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at, switches=NAIVE)
+    prod = experiments["behaviour only, trained once"].production_table
+    week = ((prod.frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    month = production_month(prod.frame, timeline)
+    marginals = cohort_marginals(world, timeline.extracted_at, timeline.production_end)
+    weekly = pd.concat([weekly_performance(f, world, timeline).assign(strategy=name) for name, f in frames.items()],
+                       ignore_index=True)
+    return Results(marginals, ks_between_cohorts(marginals), fraud_rate_by_cohort(marginals),
+                   feature_ks_by_period(train, prod, month), feature_ks_by_period(train, prod, week), weekly, calibration_by_cohort(naive),
+                   segment_monitor(naive, train, world, timeline), label_free_estimate(naive, timeline),
+                   monthly_recall(frames, timeline))
+
+
+def signature(r: Results) -> pd.DataFrame:
+    """Lesson 3's measured signature (DESIGN.md): silent monitors, a falling model, and the fix."""
+    ks = r.ks_between_cohorts.set_index("feature")["ks"]
+    ratio = r.fraud_rate_by_cohort.set_index("cohort").loc["all new", "ratio_to_mature"]
+    monthly = r.monthly.pivot(index="month", columns="strategy", values="recall_at_alert")
+    naive = monthly["behaviour only, trained once"]
+    decline = naive.iloc[0] - naive.iloc[-1]
+    last = r.segment_monitor[r.segment_monitor["week"] >= r.segment_monitor["week"].max() - 3]
+    gap = r.label_free[r.label_free["week"] >= r.label_free["week"].max() - 3]
+    return checkpoint_table([
+        ("KS amount, mature vs new cohorts", ks["amount"], "<=", 0.05),
+        ("KS velocity (txn_count_last_24h), mature vs new cohorts", ks["txn_count_last_24h"], "<=", 0.05),
+        ("largest KS of any model feature, training window vs a production month",
+         r.feature_ks_monthly["ks"].max(), "<=", KS_ALERT),
+        ("fraud rate, new cohorts / mature", ratio, ">=", 3.0),
+        ("naive recall@1% decline, first to last production month", decline, ">=", 0.05),
+        ("last month: fix minus naive recall@1%, minus the naive decline",
+         monthly[RETRAINED].iloc[-1] - naive.iloc[-1] - decline, ">=", 0.0),
+        ("segment monitor: share of the last 4 weeks it fires", last["fires"].mean(), ">=", 0.75),
+        ("label-free estimate minus realised recall, last 4 weeks", (gap["estimated_recall"]
+                                                                      - gap["realised_recall"]).mean(), ">=", 0.1),
+    ])
