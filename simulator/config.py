@@ -63,14 +63,14 @@ class CohortConfig:
     arrival_fraction: tuple[float, float] | None = None
     arrival_ramp: float = _num(1.0, 1, 10)  # 1: uniform arrivals; k: density rising as x**(k-1)
     # First-party (new-account) fraud: the fraudster warms the account up with an ordinary
-    # purchase and busts out while it is in use -- a purchase made within ``warm_within_days``
-    # of the account's previous one is fraud with probability
+    # purchase and busts out in quick succession -- a purchase made within ``warm_within_days``
+    # of the account's previous one (so the velocity features are never 0 on it) is fraud with probability
     # baseline + new_account * exp(-tenure / decay), scaled steeply up with amount
     # (FraudConfig.new_account_amount_slope).
     new_account_fraud_rate: float = _num(0.0, 0, 1)
     new_account_fraud_decay_days: float = _num(30.0, 0, 3650, lo_open=True)
     baseline_fraud_rate: float = _num(0.0, 0, 1)
-    warm_within_days: float = _num(7.0, 0, 3650, lo_open=True)
+    warm_within_days: float = _num(1.0, 0, 3650, lo_open=True)
     new_mcc_share: float = _num(0.0, 0, 1)  # share of purchases at new-category merchants
 
 
@@ -79,15 +79,15 @@ def _default_cohorts() -> tuple[CohortConfig, ...]:
         CohortConfig("mature", share=0.5, channels={"organic": 0.6, "referral": 0.25, "partner": 0.15},
                      tenure_at_start_days=(120.0, 2000.0)),
         CohortConfig("growth", share=0.15, channels={"organic": 0.6, "referral": 0.3, "partner": 0.1},
-                     arrival_fraction=(0.0, 1.0), new_account_fraud_rate=0.015,
-                     new_account_fraud_decay_days=10.0, baseline_fraud_rate=0.0005),
+                     arrival_fraction=(0.0, 1.0), new_account_fraud_rate=0.02,
+                     new_account_fraud_decay_days=10.0, baseline_fraud_rate=0.00065),
         CohortConfig("expansion", share=0.25, region="expansion",
                      channels={"organic": 0.4, "partner": 0.4, "referral": 0.2},
-                     arrival_fraction=(0.2, 1.0), arrival_ramp=3.0, new_account_fraud_rate=0.05,
-                     new_account_fraud_decay_days=12.0, baseline_fraud_rate=0.002, new_mcc_share=0.3),
+                     arrival_fraction=(0.2, 1.0), arrival_ramp=3.0, new_account_fraud_rate=0.065,
+                     new_account_fraud_decay_days=12.0, baseline_fraud_rate=0.0026, new_mcc_share=0.3),
         CohortConfig("promo", share=0.10, channels={"promo": 0.85, "organic": 0.15},
-                     arrival_fraction=(0.7, 0.95), new_account_fraud_rate=0.09,
-                     new_account_fraud_decay_days=8.0, baseline_fraud_rate=0.001),
+                     arrival_fraction=(0.7, 0.95), new_account_fraud_rate=0.12,
+                     new_account_fraud_decay_days=8.0, baseline_fraud_rate=0.0013),
     )
 
 
