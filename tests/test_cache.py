@@ -1,0 +1,57 @@
+"""The world cache: reused while fresh, regenerated when the config, version or generator changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import simulator.cache as cache
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAUDWORLD_DATA", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Count the calls to write_world made by the cache."""
+    calls = []
+    real = cache.write_world
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "write_world", counting)
+    return calls
+
+
+def test_a_fresh_cache_is_read_not_regenerated(data_dir, writes):
+    first = cache.load_world("small", 3)
+    second = cache.load_world("small", 3)
+    assert len(writes) == 1
+    pd.testing.assert_frame_equal(first.transactions, second.transactions)
+
+
+def test_editing_the_generator_invalidates_the_cache(data_dir, writes, monkeypatch):
+    cache.load_world("small", 3)
+    monkeypatch.setattr(cache, "generator_fingerprint", lambda: "0" * 64)
+    cache.load_world("small", 3)
+    cache.load_world("small", 3)
+    assert len(writes) == 2
+    assert (data_dir / "worlds" / "small-seed3" / cache.FINGERPRINT_FILE).read_text().strip() == "0" * 64
+
+
+def test_a_cache_without_fingerprint_is_regenerated(data_dir, writes):
+    cache.load_world("small", 3)
+    (data_dir / "worlds" / "small-seed3" / cache.FINGERPRINT_FILE).unlink()
+    cache.load_world("small", 3)
+    assert len(writes) == 2
+
+
+def test_the_fingerprint_covers_the_generator_source():
+    assert len(cache.generator_fingerprint()) == 64
+    for name in cache.GENERATOR_MODULES:
+        assert (cache.Path(cache.__file__).parent / f"{name}.py").is_file(), name
