@@ -1,0 +1,105 @@
+"""The training-set builder's time semantics, checked as properties over windows and worlds.
+
+* point in time: no row reads a nightly snapshot published after its purchase;
+* naive (calendar-date join): on a world with same-day chargeback reports, rows do;
+* absence: a request that failed in production stays ``unavailable`` -- never
+  ``no_history``, never a value -- under every ``missing`` policy.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import simulator
+from simulator.features import ONLINE_FEATURES
+from simulator.pipelines import CORRECT, NAIVE, build_training_set, production_table
+
+from conftest import horizon_bounds
+
+COUNT = "user_chargeback_count_last_30_days"
+PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@functools.cache
+def small(seed: int) -> simulator.World:
+    return simulator.generate(simulator.preset("small"), seed=seed)
+
+
+def window(world, start_day: int, days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start, _ = horizon_bounds(world)
+    return start + pd.Timedelta(days=start_day), start + pd.Timedelta(days=start_day + days)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9),
+       missing=st.sampled_from(["zero", "nan", "indicator"]))
+def test_point_in_time_builder_never_reads_a_snapshot_from_the_future(seed, start_day, days, missing):
+    world = small(seed)
+    start, end = window(world, start_day, days)
+    frame = build_training_set(world, start=start, end=end,
+                               switches=CORRECT.but(label_maturity_days=None, missing=missing)).frame
+    published = frame["snapshot_available_at"]
+    assert (published.isna() | (published <= frame["event_time"])).all()
+
+
+@PROPERTY
+@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9))
+def test_point_in_time_and_naive_agree_when_nothing_was_published_late(seed, start_day, days):
+    """Rows whose same-date snapshot was already published when they happened get the same count."""
+    world = small(seed)
+    start, end = window(world, start_day, days)
+    pit = build_training_set(world, start=start, end=end, switches=CORRECT.but(label_maturity_days=None)).frame
+    naive = build_training_set(world, start=start, end=end, switches=NAIVE.but(label_maturity_days=None)).frame
+    assert pit["txn_id"].equals(naive["txn_id"])
+    on_time = naive["snapshot_available_at"] <= naive["event_time"]
+    np.testing.assert_array_equal(naive.loc[on_time, COUNT].to_numpy(), pit.loc[on_time, COUNT].fillna(0).to_numpy())
+
+
+def test_naive_builder_reads_same_day_reports_from_the_future(lesson_world):
+    """Where a chargeback was reported after a purchase but before that day's job, the naive count
+    includes it: the row reads a snapshot published after it, with a count the point-in-time row lacks."""
+    start, _ = horizon_bounds(lesson_world)
+    start, end = start + pd.Timedelta(days=30), start + pd.Timedelta(days=60)
+    pit = build_training_set(lesson_world, start=start, end=end, switches=CORRECT.but(label_maturity_days=None)).frame
+    naive = build_training_set(lesson_world, start=start, end=end, switches=NAIVE.but(label_maturity_days=None)).frame
+    reports = lesson_world.chargebacks
+    same_day = reports.merge(lesson_world.transactions[["txn_id", "event_time"]], on="txn_id")
+    same_day = same_day[same_day["reported_at"].dt.normalize() == same_day["event_time"].dt.normalize()]
+    assert len(same_day) > 0, "the world must have same-day reports for this test to mean anything"
+    future = naive["snapshot_available_at"] > naive["event_time"]
+    assert future.mean() > 0.5
+    leaked = future & (naive[COUNT] > pit[COUNT].fillna(0))
+    assert leaked.sum() > 0
+    assert naive.loc[leaked, "label"].mean() > 10 * naive["label"].mean(), "the leak is concentrated on fraud"
+
+
+@PROPERTY
+@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9),
+       missing=st.sampled_from(["zero", "nan", "indicator"]))
+def test_an_unavailable_feature_never_becomes_no_history_or_a_value(seed, start_day, days, missing):
+    world = small(seed)
+    start, end = window(world, start_day, days)
+    switches = CORRECT.but(missing=missing)
+    for table in (production_table(world, start=start, end=end, switches=switches),
+                  build_training_set(world, start=start, end=end,
+                                     switches=switches.but(label_maturity_days=None, online_source="served"))):
+        frame = table.frame
+        log = world.serving_log.set_index("txn_id").reindex(frame["txn_id"])
+        for name in ONLINE_FEATURES:
+            failed = (log[f"{name}_status"] == "unavailable").to_numpy()
+            status = frame[f"raw_{name}_status"].to_numpy()
+            assert (status[failed] == "unavailable").all()
+            assert (status[~failed] != "unavailable").all()
+            value = frame[name].to_numpy(dtype=float)
+            if missing == "zero":
+                assert (value[failed] == 0).all()
+            else:
+                assert np.isnan(value[failed]).all()
+            if missing == "indicator":
+                assert (frame[f"{name}_unavailable"].to_numpy()[failed] == 1).all()
+                assert (frame[f"{name}_no_history"].to_numpy()[failed] == 0).all()
