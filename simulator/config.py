@@ -189,9 +189,9 @@ class ReportDelay:
 
 
 def _takeover_delays() -> tuple[ReportDelay, ...]:
-    return (ReportDelay(0.5, 3.0, 0.7),           # the account holder notices within hours
-            ReportDelay(0.4, 24.0 * 6, 0.6),      # or on the next statement, about a week
-            ReportDelay(0.1, 24.0 * 60, 0.5))     # the long tail of disputes
+    return (ReportDelay(0.65, 3.0, 0.7),          # the account holder notices within hours
+            ReportDelay(0.3, 24.0 * 6, 0.6),      # or on the next statement, about a week
+            ReportDelay(0.05, 24.0 * 60, 0.5))    # the long tail of disputes
 
 
 def _new_account_delays() -> tuple[ReportDelay, ...]:
@@ -211,7 +211,7 @@ class ChargebackConfig:
     report_probability: float = _num(0.9, 0, 1)  # per fraud incident (a takeover burst is one)
     takeover_delays: tuple[ReportDelay, ...] = field(default_factory=_takeover_delays)
     new_account_delays: tuple[ReportDelay, ...] = field(default_factory=_new_account_delays)
-    friendly_fraud_rate: float = _num(0.0002, 0, 0.1)  # legitimate purchases disputed anyway
+    friendly_fraud_rate: float = _num(0.00005, 0, 0.1)  # legitimate purchases disputed anyway
     friendly_delay: ReportDelay = ReportDelay(1.0, 24.0 * 12, 0.6)
 
 

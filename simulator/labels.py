@@ -40,21 +40,25 @@ def report_times(config: WorldConfig, rng: np.random.Generator, t: np.ndarray, s
     cb = config.chargebacks
     n = len(t)
     reported = np.full(n, -1, dtype=np.int64)
+    # One stream per mechanism: more takeovers must not move the reports (and so the
+    # account closures) of first-party fraud.
+    takeover_rng, first_party_rng, friendly_rng = rng.spawn(3)
 
     ato = scenario == 1
     bursts, inverse = np.unique(burst[ato], return_inverse=True)
-    burst_reported = rng.random(len(bursts)) < cb.report_probability
-    burst_delay = sample_delay_ms(rng, cb.takeover_delays, len(bursts))
+    burst_reported = takeover_rng.random(len(bursts)) < cb.report_probability
+    burst_delay = sample_delay_ms(takeover_rng, cb.takeover_delays, len(bursts))
     at = burst_start[ato] + burst_delay[inverse]
     reported[ato] = np.where(burst_reported[inverse], np.maximum(at, t[ato] + MIN_DELAY_MS), -1)
 
     naf = np.flatnonzero(scenario == 2)
-    nf_reported = rng.random(len(naf)) < cb.report_probability
-    reported[naf] = np.where(nf_reported, t[naf] + sample_delay_ms(rng, cb.new_account_delays, len(naf)), -1)
+    nf_reported = first_party_rng.random(len(naf)) < cb.report_probability
+    reported[naf] = np.where(nf_reported, t[naf] + sample_delay_ms(first_party_rng, cb.new_account_delays, len(naf)),
+                             -1)
 
     legit = np.flatnonzero(scenario == 0)
-    friendly = legit[rng.random(len(legit)) < cb.friendly_fraud_rate]
-    reported[friendly] = t[friendly] + sample_delay_ms(rng, (cb.friendly_delay,), len(friendly))
+    friendly = legit[friendly_rng.random(len(legit)) < cb.friendly_fraud_rate]
+    reported[friendly] = t[friendly] + sample_delay_ms(friendly_rng, (cb.friendly_delay,), len(friendly))
     return reported
 
 
@@ -71,3 +75,4 @@ def known_fraud_as_of(transactions: pd.DataFrame, chargebacks: pd.DataFrame, as_
 def eventual_label(transactions: pd.DataFrame, chargebacks: pd.DataFrame) -> pd.Series:
     """The label once every dispute is in: a chargeback was ever reported."""
     return transactions["txn_id"].isin(chargebacks["txn_id"]).rename("label")
+

@@ -36,6 +36,7 @@ SHARD_SIZE = 2048
 SHARD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 NEW_DEVICE_HOURS = 24  # is_new_device: the device's first purchase (for this user) was this recent
 SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
+TAKEOVER, NEW_ACCOUNT = SCENARIOS.index("account_takeover"), SCENARIOS.index("new_account")
 REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
 TABLES = ("users", "merchants", "transactions", "chargebacks", "outages", "batch_features", "serving_log")
 GLOBAL_TABLES = ("merchants", "outages")
@@ -75,9 +76,9 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
     cols = {k: np.concatenate([legit[k], ato[k]]) for k in ("user", "t", "amount", "merchant_id", "device_id")}
     # Amounts are charged in cents: features and the table see the same rounded amount.
     cols["amount"] = np.maximum(np.round(cols["amount"], 2), 0.01)
-    scenario = np.concatenate([np.zeros(n_legit, np.int8), np.ones(len(ato["t"]), np.int8)])
+    scenario = np.concatenate([np.zeros(n_legit, np.int8), np.full(len(ato["t"]), TAKEOVER, np.int8)])
     scenario[:n_legit][label_new_account_fraud(config, rng("new_account"), users, legit["user"], legit["t"],
-                                               cols["amount"][:n_legit])] = 2
+                                               cols["amount"][:n_legit])] = NEW_ACCOUNT
     burst = np.concatenate([np.full(n_legit, -1), ato["burst"]])
     burst_start = np.concatenate([np.zeros(n_legit, np.int64), ato["burst_start"]])
     reported = report_times(config, rng("chargebacks"), cols["t"], scenario, burst, burst_start)
