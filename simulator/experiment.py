@@ -10,8 +10,9 @@ lesson.
 
 from __future__ import annotations
 
+
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, TypeVar
 
 import numpy as np
@@ -51,6 +52,11 @@ class Timeline:
                              f"{2 * (FEATURE_WARMUP_DAYS + 14)} days")
         return cls(start + pd.Timedelta(days=FEATURE_WARMUP_DAYS), start + pd.Timedelta(days=extract_day),
                    start + pd.Timedelta(days=days))
+
+    def first_days_of_production(self, days: int) -> "Timeline":
+        """The same timeline with production cut to its first ``days`` days."""
+        return replace(self, production_end=min(self.production_end,
+                                                            self.extracted_at + pd.Timedelta(days=days)))
 
 
 @dataclass(frozen=True)
