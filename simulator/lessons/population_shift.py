@@ -32,6 +32,7 @@ MONTH = pd.Timedelta(days=30)
 KS_ALERT = 0.05
 MIX_ALERT = 0.10  # segment monitor: change of the new cohorts' share of purchases vs training
 CALIBRATION_ALERT = 1.5  # segment monitor: observed / predicted fraud of a group
+RECOVERY = 0.75  # share of the naive model's decline the fix must win back in the last month
 
 
 def cohort_group(world: World, cohort: pd.Series) -> np.ndarray:
@@ -218,10 +219,13 @@ def signature(r: Results) -> pd.DataFrame:
     ks = r.ks_between_cohorts.set_index("feature")["ks"]
     ratio = r.fraud_rate_by_cohort.set_index("cohort").loc["all new", "ratio_to_mature"]
     monthly = r.monthly.pivot(index="month", columns="strategy", values="recall_at_alert")
-    naive = monthly["behaviour only, trained once"]
+    naive, fix = monthly["behaviour only, trained once"], monthly[RETRAINED]
     decline = naive.iloc[0] - naive.iloc[-1]
     last = r.segment_monitor[r.segment_monitor["week"] >= r.segment_monitor["week"].max() - 3]
     gap = r.label_free[r.label_free["week"] >= r.label_free["week"].max() - 3]
+    # Rising prevalence and a mix moving towards slowly reported new-account fraud lower even a
+    # freshly retrained model's recall at a fixed budget; that part of the naive decline no fix
+    # can win back, so the fix must win back most of it (RECOVERY) and decline far less itself.
     return checkpoint_table([
         ("KS amount, mature vs new cohorts", ks["amount"], "<=", 0.05),
         ("KS velocity (txn_count_last_24h), mature vs new cohorts", ks["txn_count_last_24h"], "<=", 0.05),
@@ -229,8 +233,9 @@ def signature(r: Results) -> pd.DataFrame:
          r.feature_ks_monthly["ks"].max(), "<=", KS_ALERT),
         ("fraud rate, new cohorts / mature", ratio, ">=", 3.0),
         ("naive recall@1% decline, first to last production month", decline, ">=", 0.05),
-        ("last month: fix minus naive recall@1%, minus the naive decline",
-         monthly[RETRAINED].iloc[-1] - naive.iloc[-1] - decline, ">=", 0.0),
+        ("last month: fix minus naive recall@1%, over the naive decline",
+         (fix.iloc[-1] - naive.iloc[-1]) / decline, ">=", RECOVERY),
+        ("fix's own recall@1% decline over the naive decline", (fix.iloc[0] - fix.iloc[-1]) / decline, "<=", 0.5),
         ("segment monitor: share of the last 4 weeks it fires", last["fires"].mean(), ">=", 0.75),
         ("label-free estimate minus realised recall, last 4 weeks", (gap["estimated_recall"]
                                                                       - gap["realised_recall"]).mean(), ">=", 0.1),
