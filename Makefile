@@ -20,9 +20,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 figures: $(VENV)/.installed
 	$(BIN)/python -m simulator.figures
 
-## Run the test suite, notebooks included.
+## Run the test suite, notebooks included, on both cores (one worker per test module or notebook).
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed
