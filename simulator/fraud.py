@@ -20,6 +20,7 @@ from .timebase import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, horizon_ms
 from .transactions import DEVICES_PER_USER, LEGIT_DEVICES, group_starts, within_group_cumsum
 
 SCENARIOS = ("legit", "account_takeover", "new_account")
+LEGIT, TAKEOVER, NEW_ACCOUNT = range(len(SCENARIOS))  # codes of fraud_scenario
 
 
 def make_takeovers(config: WorldConfig, rng: np.random.Generator, users: UserShard, merchants: Merchants,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ReportDelay, WorldConfig
+from .fraud import LEGIT, NEW_ACCOUNT, TAKEOVER
 from .population import categorical
 from .timebase import MS_PER_HOUR, MS_PER_MINUTE
 
@@ -44,19 +45,19 @@ def report_times(config: WorldConfig, rng: np.random.Generator, t: np.ndarray, s
     # account closures) of first-party fraud.
     takeover_rng, first_party_rng, friendly_rng = rng.spawn(3)
 
-    ato = scenario == 1
+    ato = scenario == TAKEOVER
     bursts, inverse = np.unique(burst[ato], return_inverse=True)
     burst_reported = takeover_rng.random(len(bursts)) < cb.report_probability
     burst_delay = sample_delay_ms(takeover_rng, cb.takeover_delays, len(bursts))
     at = burst_start[ato] + burst_delay[inverse]
     reported[ato] = np.where(burst_reported[inverse], np.maximum(at, t[ato] + MIN_DELAY_MS), -1)
 
-    naf = np.flatnonzero(scenario == 2)
+    naf = np.flatnonzero(scenario == NEW_ACCOUNT)
     nf_reported = first_party_rng.random(len(naf)) < cb.report_probability
     reported[naf] = np.where(nf_reported, t[naf] + sample_delay_ms(first_party_rng, cb.new_account_delays, len(naf)),
                              -1)
 
-    legit = np.flatnonzero(scenario == 0)
+    legit = np.flatnonzero(scenario == LEGIT)
     friendly = legit[friendly_rng.random(len(legit)) < cb.friendly_fraud_rate]
     reported[friendly] = t[friendly] + sample_delay_ms(friendly_rng, (cb.friendly_delay,), len(friendly))
     return reported
@@ -75,4 +76,3 @@ def known_fraud_as_of(transactions: pd.DataFrame, chargebacks: pd.DataFrame, as_
 def eventual_label(transactions: pd.DataFrame, chargebacks: pd.DataFrame) -> pd.Series:
     """The label once every dispute is in: a chargeback was ever reported."""
     return transactions["txn_id"].isin(chargebacks["txn_id"]).rename("label")
-

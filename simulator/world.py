@@ -23,20 +23,19 @@ import pandas as pd
 
 from .config import WorldConfig, preset, validate
 from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_log, window_aggregates
-from .fraud import SCENARIOS, label_new_account_fraud, make_takeovers
+from .fraud import LEGIT, NEW_ACCOUNT, SCENARIOS, TAKEOVER, label_new_account_fraud, make_takeovers
 from .labels import report_times
 from .outages import Outages, make_outages
 from .population import Merchants, make_merchants, make_users, shard_user_ids
 from .rng import check_seed, component_rng
 from .timebase import MS_PER_HOUR, Rhythm, batch_schedule, to_timestamp
-from .transactions import DEVICES_PER_USER, group_starts, make_legit
+from .transactions import DEVICES_PER_USER, make_legit
 
 SHARD_SIZE = 2048
 # Shards generated at a time, in threads (the tables do not depend on it): two, or one on one CPU.
 SHARD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 NEW_DEVICE_HOURS = 24  # is_new_device: the device's first purchase (for this user) was this recent
 SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
-TAKEOVER, NEW_ACCOUNT = SCENARIOS.index("account_takeover"), SCENARIOS.index("new_account")
 REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
 TABLES = ("users", "merchants", "transactions", "chargebacks", "outages", "batch_features", "serving_log")
 GLOBAL_TABLES = ("merchants", "outages")
@@ -76,7 +75,7 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
     cols = {k: np.concatenate([legit[k], ato[k]]) for k in ("user", "t", "amount", "merchant_id", "device_id")}
     # Amounts are charged in cents: features and the table see the same rounded amount.
     cols["amount"] = np.maximum(np.round(cols["amount"], 2), 0.01)
-    scenario = np.concatenate([np.zeros(n_legit, np.int8), np.full(len(ato["t"]), TAKEOVER, np.int8)])
+    scenario = np.concatenate([np.full(n_legit, LEGIT, np.int8), np.full(len(ato["t"]), TAKEOVER, np.int8)])
     scenario[:n_legit][label_new_account_fraud(config, rng("new_account"), users, legit["user"], legit["t"],
                                                cols["amount"][:n_legit])] = NEW_ACCOUNT
     burst = np.concatenate([np.full(n_legit, -1), ato["burst"]])
@@ -110,7 +109,7 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
         "is_new_device": new_device[user_to_time],
         "mcc": pd.Categorical.from_codes(merchant_mcc.cat.codes.to_numpy()[cols["merchant_id"][by_time]],
                                          dtype=merchant_mcc.dtype),
-        "is_fraud": scenario[by_time] > 0,
+        "is_fraud": scenario[by_time] != LEGIT,
         "fraud_scenario": pd.Categorical.from_codes(scenario[by_time], dtype=SCENARIO_DTYPE),
     }, copy=False)
 
@@ -120,7 +119,7 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
         "txn_id": txn_id[disputed],
         "user_id": user_ids[cols["user"][disputed]],
         "reported_at": to_timestamp(config, reported[disputed]),
-        "reason": pd.Categorical.from_codes((scenario[disputed] == 0).view(np.int8), dtype=REASON_DTYPE),
+        "reason": pd.Categorical.from_codes((scenario[disputed] == LEGIT).view(np.int8), dtype=REASON_DTYPE),
     }, copy=False)
 
     served = serving_log(time_ids.copy(), {  # in time order; only the count of a count feature is read

@@ -119,3 +119,12 @@ def test_changing_takeovers_leaves_the_users_own_purchases_alone(small_world):
     assert (changed.transactions["fraud_scenario"] == "account_takeover").sum() > (
         small_world.transactions["fraud_scenario"] == "account_takeover").sum()
     assert_frames_equal(own(changed), own(small_world), obj="own purchases")
+
+    def own_reports(world):  # chargebacks of first-party fraud and friendly disputes, by purchase
+        t = world.transactions
+        own_ids = t.loc[t["fraud_scenario"] != "account_takeover", ["txn_id", "event_time"]]
+        cb = world.chargebacks.merge(own_ids, on="txn_id")
+        return cb.drop(columns="txn_id").sort_values(["event_time", "user_id"], ignore_index=True)
+
+    assert len(own_reports(small_world)) > 0
+    assert_frames_equal(own_reports(changed), own_reports(small_world), obj="own purchases' chargebacks")
