@@ -10,7 +10,6 @@ lesson.
 
 from __future__ import annotations
 
-
 import functools
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, TypeVar
@@ -48,15 +47,17 @@ class Timeline:
         days = world.config.horizon.days
         extract_day = round(days * extract_fraction)
         if not FEATURE_WARMUP_DAYS + 14 <= extract_day < days:
-            raise ValueError(f"horizon.days: {days} is too short for a timeline; need at least "
-                             f"{2 * (FEATURE_WARMUP_DAYS + 14)} days")
+            raise ValueError(f"horizon.days: {days} is too short for a timeline extracting at "
+                             f"{extract_fraction:.0%} of it; the extraction day must be at least "
+                             f"{FEATURE_WARMUP_DAYS + 14} and before the horizon's end")
         return cls(start + pd.Timedelta(days=FEATURE_WARMUP_DAYS), start + pd.Timedelta(days=extract_day),
                    start + pd.Timedelta(days=days))
 
     def first_days_of_production(self, days: int) -> "Timeline":
         """The same timeline with production cut to its first ``days`` days."""
-        return replace(self, production_end=min(self.production_end,
-                                                            self.extracted_at + pd.Timedelta(days=days)))
+        if days < 1:
+            raise ValueError(f"days: {days}; production needs at least one day")
+        return replace(self, production_end=min(self.production_end, self.extracted_at + pd.Timedelta(days=days)))
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,13 @@ def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int 
 
 
 def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
-        seed: int = 0, productions: dict | None = None) -> dict[str, Experiment]:
+        seed: int = 0) -> dict[str, Experiment]:
     """Train and evaluate each variant on the same world and timeline.
 
-    Production tables are built once per :func:`production_key`; pass the same
-    ``productions`` dict to several calls to share them.
+    Production tables are built once per :func:`production_key` and shared.
     """
     timeline = timeline or Timeline.for_world(world)
-    productions = {} if productions is None else productions
+    productions = {}
     out = {}
     for name, switches in variants.items():
         table = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,

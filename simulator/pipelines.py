@@ -52,7 +52,6 @@ NIGHTLY_COLUMNS = {
 # or report in its 30-day window.
 SNAPSHOT_MAX_AGE = pd.Timedelta(hours=25)
 TRANSACTION_FEATURES = ("amount", "hour_of_day", "is_new_device")
-CONTEXT_FEATURES = ("tenure_days", "cohort", "region", "channel")
 ROW_COLUMNS = ("txn_id", "user_id", "event_time", "is_fraud", "fraud_scenario", "cohort")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from .config import WorldConfig
 
@@ -31,12 +30,6 @@ def start_ns(config: WorldConfig) -> np.int64:
 def to_timestamp(config: WorldConfig, ms: np.ndarray) -> np.ndarray:
     """Milliseconds since the horizon start as ``datetime64[ns]`` wall-clock times."""
     return (start_ns(config) + np.asarray(ms, dtype=np.int64) * 1_000_000).view("datetime64[ns]")
-
-
-def to_ms(config: WorldConfig, timestamps) -> np.ndarray:
-    """The inverse of :func:`to_timestamp` (floor to the millisecond)."""
-    ns = pd.to_datetime(pd.Series(timestamps)).astype("datetime64[ns]").to_numpy().astype(np.int64)
-    return (ns - start_ns(config)) // 1_000_000
 
 
 class SortedLookup:

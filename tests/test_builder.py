@@ -36,7 +36,7 @@ def window(world, start_day: int, days: int) -> tuple[pd.Timestamp, pd.Timestamp
 
 
 @PROPERTY
-@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9),
+@given(seed=st.integers(0, 3), start_day=st.integers(2, 50), days=st.integers(1, 9),
        missing=st.sampled_from(["zero", "nan", "indicator"]))
 def test_point_in_time_builder_never_reads_a_snapshot_from_the_future(seed, start_day, days, missing):
     world = small(seed)
@@ -44,20 +44,8 @@ def test_point_in_time_builder_never_reads_a_snapshot_from_the_future(seed, star
     frame = build_training_set(world, start=start, end=end,
                                switches=CORRECT.but(label_maturity_days=None, missing=missing)).frame
     published = frame["snapshot_available_at"]
+    assert published.notna().any(), "after two days of history some purchases have a snapshot"
     assert (published.isna() | (published <= frame["event_time"])).all()
-
-
-@PROPERTY
-@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9))
-def test_point_in_time_and_naive_agree_when_nothing_was_published_late(seed, start_day, days):
-    """Rows whose same-date snapshot was already published when they happened get the same count."""
-    world = small(seed)
-    start, end = window(world, start_day, days)
-    pit = build_training_set(world, start=start, end=end, switches=CORRECT.but(label_maturity_days=None)).frame
-    naive = build_training_set(world, start=start, end=end, switches=NAIVE.but(label_maturity_days=None)).frame
-    assert pit["txn_id"].equals(naive["txn_id"])
-    on_time = naive["snapshot_available_at"] <= naive["event_time"]
-    np.testing.assert_array_equal(naive.loc[on_time, COUNT].to_numpy(), pit.loc[on_time, COUNT].fillna(0).to_numpy())
 
 
 def test_naive_builder_reads_same_day_reports_from_the_future(lesson_world):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+import simulator
 import simulator.cache as cache
 
 
@@ -51,7 +55,31 @@ def test_a_cache_without_fingerprint_is_regenerated(data_dir, writes):
     assert len(writes) == 2
 
 
-def test_the_fingerprint_covers_the_generator_source():
+def test_a_changed_config_invalidates_the_cache(data_dir, writes, monkeypatch):
+    cache.load_world("small", 3)
+    longer = simulator.preset("small").with_overrides(days=61)
+    monkeypatch.setattr(cache, "preset_config", lambda name: longer)
+    world = cache.load_world("small", 3)
+    assert len(writes) == 2
+    assert world.config.horizon.days == 61
+
+
+def imported_modules(name: str) -> set[str]:
+    """The simulator modules ``simulator.<name>`` imports, directly or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        tree = ast.parse((Path(cache.__file__).parent / f"{module}.py").read_text())
+        todo += [node.module for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module]
+    return seen
+
+
+def test_the_fingerprint_covers_every_module_the_generator_imports():
+    needed = imported_modules("world") | imported_modules("storage")
+    assert {"world", "fraud", "labels", "features"} <= needed
+    assert needed <= set(cache.GENERATOR_MODULES), needed - set(cache.GENERATOR_MODULES)
     assert len(cache.generator_fingerprint()) == 64
-    for name in cache.GENERATOR_MODULES:
-        assert (cache.Path(cache.__file__).parent / f"{name}.py").is_file(), name

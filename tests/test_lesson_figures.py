@@ -101,7 +101,7 @@ def test_offline_vs_production_headline_reads_the_naive_row():
                           "roc_auc": [0.95, 0.94, 0.95, 0.95], "pr_auc": [0.5, 0.1, 0.3, 0.2],
                           "recall_at_alert": [0.7, 0.4, 0.55, 0.5]})
     fig = travel_plots.plot_offline_vs_production(table)
-    assert "falls by 0.30" in fig.get_suptitle() and "ROC AUC by 0.01" in fig.get_suptitle()
+    assert "falls by 0.30" in fig.get_suptitle() and "ROC AUC moves by -0.01" in fig.get_suptitle()
     assert_figure_states_its_lesson(fig, "offline vs production")
 
 

@@ -221,6 +221,7 @@ def signature(r: Results) -> pd.DataFrame:
     monthly = r.monthly.pivot(index="month", columns="strategy", values="recall_at_alert")
     naive, fix = monthly["behaviour only, trained once"], monthly[RETRAINED]
     decline = naive.iloc[0] - naive.iloc[-1]
+    per_decline = decline if decline > 0 else np.nan  # no decline: nothing to win back, the ratios cannot hold
     last = r.segment_monitor[r.segment_monitor["week"] >= r.segment_monitor["week"].max() - 3]
     gap = r.label_free[r.label_free["week"] >= r.label_free["week"].max() - 3]
     # Rising prevalence and a mix moving towards slowly reported new-account fraud lower even a
@@ -234,8 +235,8 @@ def signature(r: Results) -> pd.DataFrame:
         ("fraud rate, new cohorts / mature", ratio, ">=", 3.0),
         ("naive recall@1% decline, first to last production month", decline, ">=", 0.05),
         ("last month: fix minus naive recall@1%, over the naive decline",
-         (fix.iloc[-1] - naive.iloc[-1]) / decline, ">=", RECOVERY),
-        ("fix's own recall@1% decline over the naive decline", (fix.iloc[0] - fix.iloc[-1]) / decline, "<=", 0.5),
+         (fix.iloc[-1] - naive.iloc[-1]) / per_decline, ">=", RECOVERY),
+        ("fix's own recall@1% decline over the naive decline", (fix.iloc[0] - fix.iloc[-1]) / per_decline, "<=", 0.5),
         ("segment monitor: share of the last 4 weeks it fires", last["fires"].mean(), ">=", 0.75),
         ("label-free estimate minus realised recall, last 4 weeks", (gap["estimated_recall"]
                                                                       - gap["realised_recall"]).mean(), ">=", 0.1),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ..evaluate import checkpoint_table, metrics
@@ -122,15 +121,6 @@ def missing_label_share(world: World, extracted_at, *, days: int = RECENT_DAYS) 
     curve = label_maturity(world, extracted_at, max_age_days=days)
     recent = curve[curve["mechanism"] == "all"]
     return float(1 - recent["known"].sum() / recent["eventual"].sum())
-
-
-def delay_leak_share(world: World) -> float:
-    """Share of fraud chargebacks reported on the purchase's own calendar day, before the nightly run."""
-    cb = world.chargebacks[world.chargebacks["reason"] == "fraud"]
-    t = world.transactions.set_index("txn_id")["event_time"].reindex(cb["txn_id"]).to_numpy()
-    run = world.config.batch_job.run_time
-    cutoff = pd.to_datetime(t).normalize() + pd.Timedelta(hours=run.hour, minutes=run.minute)
-    return float(np.mean(cb["reported_at"].to_numpy() <= cutoff.to_numpy()))
 
 
 def immature_labels(world: World, timeline: Timeline, production, *, seed: int = 0) -> dict:
