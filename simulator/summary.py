@@ -21,7 +21,7 @@ from .world import TABLES, World
 #: What each table is, in a phrase (the CLI's help and the summary show it).
 TABLE_DESCRIPTIONS = {
     "users": "who: signup_time, cohort, region, channel",
-    "merchants": "where: merchant_id, mcc (category), onboarded_at",
+    "merchants": "where: merchant_id, mcc (category), is_new_category, onboarded_at",
     "transactions": "purchases at event_time; is_fraud is ground truth",
     "chargebacks": "disputes (the fraud labels), known from reported_at",
     "outages": "online feature service down, [start_time, end_time)",
