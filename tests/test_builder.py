@@ -23,6 +23,8 @@ from conftest import horizon_bounds
 
 COUNT = "user_chargeback_count_last_30_days"
 PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SEEDS, DAYS = st.integers(0, 3), st.integers(1, 9)
+MISSING = st.sampled_from(["zero", "nan", "indicator"])
 
 
 @functools.cache
@@ -36,8 +38,7 @@ def window(world, start_day: int, days: int) -> tuple[pd.Timestamp, pd.Timestamp
 
 
 @PROPERTY
-@given(seed=st.integers(0, 3), start_day=st.integers(2, 50), days=st.integers(1, 9),
-       missing=st.sampled_from(["zero", "nan", "indicator"]))
+@given(seed=SEEDS, start_day=st.integers(2, 50), days=DAYS, missing=MISSING)
 def test_point_in_time_builder_never_reads_a_snapshot_from_the_future(seed, start_day, days, missing):
     world = small(seed)
     start, end = window(world, start_day, days)
@@ -67,8 +68,7 @@ def test_naive_builder_reads_same_day_reports_from_the_future(lesson_world):
 
 
 @PROPERTY
-@given(seed=st.integers(0, 3), start_day=st.integers(0, 50), days=st.integers(1, 9),
-       missing=st.sampled_from(["zero", "nan", "indicator"]))
+@given(seed=SEEDS, start_day=st.integers(0, 50), days=DAYS, missing=MISSING)
 def test_an_unavailable_feature_never_becomes_no_history_or_a_value(seed, start_day, days, missing):
     world = small(seed)
     start, end = window(world, start_day, days)
