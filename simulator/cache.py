@@ -1,30 +1,53 @@
-"""Cached worlds: generate once, load afterwards (notebooks, figures and tests share them).
+"""Cached worlds and lesson results: compute once, load afterwards (notebooks, figures and
+tests share them).
 
 A cached world is keyed by preset and seed and checked against the package
 version, the config in its manifest and a fingerprint of the generator's
 source, so editing the generator invalidates the cache even without a version
 bump. Loading holds a file lock, so parallel test workers generate a world once.
+
+A lesson's ``results(world)`` (decorated with :func:`cached_results`) is
+memoised per world object, and for a world from this cache also stored on
+disk, keyed by the world's fingerprint, the source of every module a lesson
+computes with (:func:`code_fingerprint`) and the versions of the numerical
+libraries; computing holds a lock per results file, so parallel workers
+compute it once. A world edited in memory after loading is not detected:
+reload it, or call the undecorated ``results.__wrapped__``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import functools
 import hashlib
+import json
+import os
+import pickle
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from . import __version__
 from .config import preset as preset_config
 from .config import to_mapping
-from .paths import world_dir
+from .paths import results_dir, world_dir
 from .storage import read_manifest, read_world, write_world
 from .world import World
+
+T = TypeVar("T")
 
 # The modules whose code decides what a generated world contains.
 GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", "fraud", "labels",
                      "outages", "features", "world", "storage")
 FINGERPRINT_FILE = "generator.sha256"
+PACKAGE = Path(__file__).parent
+# What lesson results do not depend on: drawing, the figure and command-line front ends.
+NOT_LESSON_CODE = ("plots", "figures.py", "cli.py")
+LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 
 
 def generator_fingerprint() -> str:
@@ -62,4 +85,61 @@ def load_world(preset: str = "default", seed: int = 0, *, progress: bool = False
         if not _is_fresh(path, to_mapping(config), fingerprint):
             write_world(path, config, seed=seed, force=True, progress=progress)
             (path / FINGERPRINT_FILE).write_text(fingerprint + "\n")
-        return read_world(path)
+        world = read_world(path)
+    identity = json.dumps([to_mapping(config), seed, __version__, fingerprint], sort_keys=True, default=str)
+    return dataclasses.replace(world, fingerprint=hashlib.sha256(identity.encode()).hexdigest())
+
+
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """SHA-256 over the source of every module of ``package`` but :data:`NOT_LESSON_CODE`, and
+    the versions of Python and the :data:`LIBRARIES` (a new scikit-learn may fit other trees)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] not in NOT_LESSON_CODE:
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in LIBRARIES:
+        digest.update(f"{name}=={version(name)}\0".encode())
+    digest.update(platform.python_version().encode())
+    return digest.hexdigest()
+
+
+def results_path(world: World, name: str) -> Path:
+    """Where ``name``'s results on ``world`` (a world from the cache) are stored for this code."""
+    return results_dir() / world.fingerprint[:20] / f"{name}-{code_fingerprint()[:20]}.pkl"
+
+
+def _computed_or_read(fn: Callable[[World], T], world: World) -> T:
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    path = results_path(world, name)
+    with _locked(path.with_name(name)):  # one lock per world and lesson, whatever the code
+        if path.exists():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        value = fn(world)
+        for stale in path.parent.glob(f"{name}-*.pkl"):  # this lesson's results under older code
+            stale.unlink()
+        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return value
+
+
+def cached_results(fn: Callable[[World], T]) -> Callable[[World], T]:
+    """Decorate a lesson's ``results(world)``: memoised for the last world object it saw, and
+    stored on disk for a world from the cache (see the module docstring)."""
+    last: dict = {}
+
+    @functools.wraps(fn)
+    def wrapper(world: World) -> T:
+        if last.get("world") is not world:
+            last.clear()
+            value = _computed_or_read(fn, world) if world.fingerprint else fn(world)
+            last.update(world=world, value=value)
+        return last["value"]
+
+    return wrapper

@@ -6,24 +6,27 @@ into contiguous time blocks, and each block is scored by a model fitted on the
 others. The model fitted on the whole table is deployed at ``extracted_at`` and
 replayed on the production window. The gap between the two numbers is the
 lesson.
+
+Both are scored on the evaluation sample (:mod:`simulator.sample`): every
+fraud and a tenth of the other purchases, with weights, the same purchases
+for every variant. Models are fitted on full tables.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, TypeVar
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from .evaluate import metrics
+from .evaluate import frame_metrics
 from .model import Model, fit
-from .pipelines import ModelTable, Switches, build_training_set, production_table
+from .pipelines import ModelTable, Switches, build_training_set, production_table, sorted_by
 from .replay import scored
+from .sample import EVALUATION, WEIGHT, EvaluationSample
 from .world import World
 
-T = TypeVar("T")
 CV_FOLDS = 3
 FEATURE_WARMUP_DAYS = 30  # the world starts cold: 30-day features need a month of history
 
@@ -62,24 +65,37 @@ class Timeline:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One variant's deployed model, its cross-validated training rows and its production replay."""
+    """One variant's deployed model, its training table, its cross-validated training rows and
+    its production replay (both scored on the evaluation sample, with weights)."""
 
     name: str
     switches: Switches
     model: Model
-    offline: pd.DataFrame  # the training rows, each scored by a model that did not see it
+    offline: pd.DataFrame | None  # training rows, each scored by a model that did not see it (None: not run)
     production: pd.DataFrame  # the production rows, scored by the deployed model
     production_table: ModelTable  # what the deployed model saw (shared between variants)
+    table: ModelTable  # the training table the deployed model was fitted on
 
 
-def cross_validated(table: ModelTable, *, folds: int = CV_FOLDS, seed: int = 0) -> pd.DataFrame:
-    """Every row of ``table`` scored by a model that did not see its time block."""
-    frame = table.frame.sort_values(["event_time", "txn_id"], kind="stable").reset_index(drop=True)
+def evaluation_rows(table: ModelTable, sample: EvaluationSample) -> ModelTable:
+    """The rows of ``table`` in the evaluation ``sample``, their weights multiplied by the sample's."""
+    frame = table.frame
+    w = sample.weights(frame["txn_id"].to_numpy(), frame["label"].to_numpy())
+    w = w * frame[WEIGHT].to_numpy()
+    kept = w > 0
+    return ModelTable(frame[kept].assign(**{WEIGHT: w[kept]}), table.features, table.switches)
+
+
+def cross_validated(table: ModelTable, *, folds: int = CV_FOLDS, seed: int = 0,
+                    sample: EvaluationSample = EVALUATION) -> pd.DataFrame:
+    """The rows of ``table`` in the evaluation ``sample``, each scored by a model that did not
+    see its time block (models are fitted on the other blocks' full rows)."""
+    frame = sorted_by(table.frame, ["event_time", "txn_id"]).reset_index(drop=True)
     block = np.arange(len(frame)) * folds // len(frame)
     parts = []
     for k in range(folds):
         train = ModelTable(frame[block != k], table.features, table.switches)
-        held = ModelTable(frame[block == k], table.features, table.switches)
+        held = evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample)
         parts.append(scored(fit(train, seed=seed), held))
     return pd.concat(parts, ignore_index=True)
 
@@ -90,18 +106,22 @@ def production_key(switches: Switches) -> tuple:
     return (switches.missing, switches.context_features, switches.online_source == "none")
 
 
-def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int = 0) -> Experiment:
-    """Cross-validate on ``table``, deploy a model fitted on all of it, replay ``production``."""
+def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int = 0,
+             sample: EvaluationSample = EVALUATION, offline: bool = True) -> Experiment:
+    """Deploy a model fitted on all of ``table`` and replay ``production``; with ``offline``,
+    cross-validate on ``table`` too (the offline number; skip it when nothing reads it)."""
     model = fit(table, seed=seed)
-    return Experiment(name, table.switches, model, cross_validated(table, seed=seed),
-                      scored(model, production), production)
+    cv = cross_validated(table, seed=seed, sample=sample) if offline else None
+    return Experiment(name, table.switches, model, cv, scored(model, production), production, table)
 
 
 def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
-        seed: int = 0) -> dict[str, Experiment]:
+        seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> dict[str, Experiment]:
     """Train and evaluate each variant on the same world and timeline.
 
-    Production tables are built once per :func:`production_key` and shared.
+    Production is replayed on the evaluation ``sample`` (the same purchases for
+    every variant); production tables are built once per :func:`production_key`
+    and shared. ``offline=False`` skips the cross-validation.
     """
     timeline = timeline or Timeline.for_world(world)
     productions = {}
@@ -111,31 +131,19 @@ def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | Non
                                    switches=switches)
         key = production_key(switches)
         if key not in productions:
-            productions[key] = production_table(world, start=timeline.extracted_at,
-                                                end=timeline.production_end, switches=switches)
-        out[name] = evaluate(name, table, productions[key], seed=seed)
+            productions[key] = production_table(world, start=timeline.extracted_at, end=timeline.production_end,
+                                                switches=switches, sample=sample)
+        out[name] = evaluate(name, table, productions[key], seed=seed, sample=sample, offline=offline)
     return out
 
 
 def offline_vs_production(experiments: Mapping[str, Experiment]) -> pd.DataFrame:
-    """One row per experiment and setting (offline cross-validation, production replay) with the metrics."""
+    """One row per experiment and setting (offline cross-validation, production replay) with the
+    metrics, weighted by the evaluation sample."""
     rows = []
     for name, e in experiments.items():
+        if e.offline is None:
+            raise ValueError(f"experiments: {name!r} was run without its offline cross-validation (offline=False)")
         for setting, frame in (("offline", e.offline), ("production", e.production)):
-            rows.append({"experiment": name, "setting": setting,
-                         **metrics(frame["label"].to_numpy(), frame["score"].to_numpy())})
+            rows.append({"experiment": name, "setting": setting, **frame_metrics(frame)})
     return pd.DataFrame(rows)
-
-
-def per_world(fn: Callable[[World], T]) -> Callable[[World], T]:
-    """Memoise ``fn(world)`` for the last world it saw: a lesson's figures share one run."""
-    last: dict = {}
-
-    @functools.wraps(fn)
-    def wrapper(world: World) -> T:
-        if last.get("world") is not world:
-            last.clear()
-            last.update(world=world, value=fn(world))
-        return last["value"]
-
-    return wrapper

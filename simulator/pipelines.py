@@ -28,6 +28,7 @@ about time; :data:`NAIVE` gets all of them wrong the way a busy team does,
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,6 +37,7 @@ import pandas as pd
 from .asof import asof_join
 from .features import ONLINE_FEATURES, STATUSES, window_aggregates
 from .labels import eventual_label, known_fraud_as_of
+from .sample import FULL, WEIGHT, EvaluationSample
 from .world import World
 
 MISSING_POLICIES = ("zero", "nan", "indicator")
@@ -53,6 +55,9 @@ NIGHTLY_COLUMNS = {
 SNAPSHOT_MAX_AGE = pd.Timedelta(hours=25)
 TRANSACTION_FEATURES = ("amount", "hour_of_day", "is_new_device")
 ROW_COLUMNS = ("txn_id", "user_id", "event_time", "is_fraud", "fraud_scenario", "cohort")
+# Whether the online service failed at the purchase's decision time (the serving log), whatever
+# online source the table's features come from: an analysis column, never a feature.
+SERVED_UNAVAILABLE = "served_unavailable"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,9 @@ class ModelTable:
     """Rows ready for a model: ``frame[features]`` is X, ``frame['label']`` is y.
 
     ``frame`` also keeps the row identifiers, the ground truth (``is_fraud``,
-    ``fraud_scenario``; never a feature) and the raw feature statuses, for analysis.
+    ``fraud_scenario``; never a feature), the raw feature statuses and
+    ``served_unavailable``, for analysis, and ``weight``: how many purchases
+    each row stands for (1 in a full table; see :mod:`simulator.sample`).
     """
 
     frame: pd.DataFrame
@@ -105,16 +112,89 @@ class ModelTable:
         return self.frame["label"].to_numpy()
 
 
+def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(columns)`` for integer and datetime columns, as one numpy lexsort
+    (pandas factorizes every key first, which costs more than the sort)."""
+    keys = [frame[c].to_numpy().view(np.int64) if frame[c].dtype.kind == "M" else frame[c].to_numpy()
+            for c in reversed(columns)]
+    return frame.iloc[np.lexsort(keys)] if len(frame) else frame
+
+
+def by_txn_id(table: pd.DataFrame, txn_id: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of ``table`` (one row per ``txn_id``) for each of ``txn_id``, in that order;
+    missing ids give missing values. The world's tables hold ids 0, 1, 2, ... in order, so an id
+    is its row; other tables are searched."""
+    keys = table["txn_id"].to_numpy()
+    txn_id = np.asarray(txn_id)
+    n = len(keys)
+    if n and keys[0] == 0 and keys[-1] == n - 1 and np.all(keys[1:] > keys[:-1]):
+        if not len(txn_id) or (txn_id.min() >= 0 and txn_id.max() < n):
+            return table[columns].iloc[txn_id].reset_index(drop=True)
+    return table.set_index("txn_id")[columns].reindex(txn_id).reset_index(drop=True)
+
+
+# --- per-purchase values, computed once per world ------------------------------------------------
+# Each feature value is a function of one purchase and what came before it, whatever window
+# or sample a table holds: so each serving path is computed once for every purchase of a world
+# and each table takes its rows from it. A World's tables are treated as read-only; to change
+# them, build a new World.
+_PER_WORLD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _once(world: World, key, compute):
+    memo = _PER_WORLD.setdefault(world, {})
+    if key not in memo:
+        memo[key] = compute(world)
+    return memo[key]
+
+
+def _purchases(world: World) -> pd.DataFrame:
+    users = world.users.set_index("user_id")[["signup_time", "cohort", "region", "channel"]]
+    rows = sorted_by(world.transactions, ["event_time", "txn_id"]).join(users, on="user_id")
+    return rows.reset_index(drop=True)
+
+
+def _recomputed_online(world: World) -> pd.DataFrame:
+    """What the online service would have returned for every purchase had it never failed:
+    the same windows over the user's earlier purchases, from the warehouse, in ``txn_id`` order."""
+    tx = world.transactions
+    order = np.lexsort((tx["txn_id"].to_numpy(), tx["event_time"].to_numpy().view(np.int64), tx["user_id"].to_numpy()))
+    aggregates = window_aggregates(tx["user_id"].to_numpy()[order],
+                                   tx["event_time"].to_numpy().astype(np.int64)[order] // 10**6,
+                                   tx["amount"].to_numpy()[order])
+    cols = {"txn_id": tx["txn_id"].to_numpy()}
+    for name, (value, count) in aggregates.items():
+        cols[name] = np.empty(len(tx))
+        cols[name][order] = value
+        code = np.empty(len(tx), np.int8)
+        code[order] = np.where(count == 0, 1, 0)
+        cols[f"{name}_status"] = pd.Categorical.from_codes(code, categories=list(STATUSES))
+    return pd.DataFrame(cols)
+
+
+def _nightly(world: World, point_in_time: bool) -> pd.DataFrame:
+    """The nightly snapshot each purchase gets under each join, in ``txn_id`` order."""
+    rows = world.transactions[["txn_id", "user_id", "event_time"]]
+    batch = world.batch_features[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
+    if point_in_time:
+        joined = asof_join(rows, batch, by="user_id", decision_time="event_time", tie_breaker="run_at",
+                           max_age=SNAPSHOT_MAX_AGE)
+    else:
+        keyed = rows.assign(day=rows["event_time"].dt.normalize())
+        joined = keyed.merge(batch.assign(day=batch["run_at"].dt.normalize()), on=["user_id", "day"],
+                             how="left", validate="many_to_one")
+    return joined[["txn_id", "run_at", "available_at", *NIGHTLY_COLUMNS]].rename(columns=NIGHTLY_COLUMNS)
+
+
 def decision_rows(world: World, start, end) -> pd.DataFrame:
-    """The purchases with ``start <= event_time < end``: one decision each, at its ``event_time``."""
+    """The purchases with ``start <= event_time < end``, in decision order, with the buyer's
+    ``signup_time``, ``cohort``, ``region`` and ``channel``: one decision each, at its ``event_time``."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if not start < end:
         raise ValueError(f"window: start {start} must be before end {end}")
-    tx = world.transactions
-    rows = tx[(tx["event_time"] >= start) & (tx["event_time"] < end)]
-    users = world.users.set_index("user_id")
-    rows = rows.join(users[["signup_time", "cohort", "region", "channel"]], on="user_id")
-    return rows.sort_values(["event_time", "txn_id"]).reset_index(drop=True)
+    purchases = _once(world, "purchases", _purchases)
+    lo, hi = purchases["event_time"].searchsorted([start, end], side="left")
+    return purchases.iloc[lo:hi].reset_index(drop=True)
 
 
 def online_features(world: World, rows: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -122,22 +202,8 @@ def online_features(world: World, rows: pd.DataFrame, source: str) -> pd.DataFra
     names = [c for name in ONLINE_FEATURES for c in (name, f"{name}_status")]
     if source == "none":
         return pd.DataFrame(index=pd.RangeIndex(len(rows)))
-    if source == "served":
-        served = world.serving_log.set_index("txn_id")[names]
-        return served.reindex(rows["txn_id"].to_numpy()).reset_index(drop=True)
-    # Recomputed after the fact from the warehouse: the same windows, never unavailable.
-    tx = world.transactions
-    tx = tx[tx["user_id"].isin(rows["user_id"].unique()) & (tx["event_time"] <= rows["event_time"].max())]
-    tx = tx.sort_values(["user_id", "event_time", "txn_id"])
-    aggregates = window_aggregates(tx["user_id"].to_numpy(), tx["event_time"].to_numpy().astype(np.int64) // 10**6,
-                                   tx["amount"].to_numpy())
-    cols = {}
-    for name, (value, count) in aggregates.items():
-        cols[name] = value
-        cols[f"{name}_status"] = pd.Categorical.from_codes(np.where(count == 0, 1, 0).astype(np.int8),
-                                                           categories=list(STATUSES))
-    recomputed = pd.DataFrame(cols, index=tx["txn_id"].to_numpy())
-    return recomputed.reindex(rows["txn_id"].to_numpy()).reset_index(drop=True)
+    table = world.serving_log if source == "served" else _once(world, "recomputed", _recomputed_online)
+    return by_txn_id(table, rows["txn_id"].to_numpy(), names)
 
 
 def nightly_features(world: World, rows: pd.DataFrame, point_in_time: bool) -> pd.DataFrame:
@@ -146,23 +212,8 @@ def nightly_features(world: World, rows: pd.DataFrame, point_in_time: bool) -> p
     Point in time: the as-of join on ``available_at``. Naive: the snapshot whose
     ``run_at`` falls on the purchase's calendar date, whenever it was published.
     """
-    batch = world.batch_features
-    first, last = rows["event_time"].min(), rows["event_time"].max()
-    # Only the snapshots either join could pick: from two days before the first row
-    # to the end of the last row's calendar day (the same-date snapshot runs at 23:55).
-    batch = batch[(batch["run_at"] >= first - pd.Timedelta(days=2))
-                  & (batch["run_at"] < last.normalize() + pd.Timedelta(days=1))
-                  & batch["user_id"].isin(rows["user_id"].unique())]
-    batch = batch[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
-    if point_in_time:
-        joined = asof_join(rows[["user_id", "event_time"]], batch, by="user_id", decision_time="event_time",
-                           tie_breaker="run_at", max_age=SNAPSHOT_MAX_AGE)
-    else:
-        keyed = rows[["user_id", "event_time"]].assign(day=rows["event_time"].dt.normalize())
-        joined = keyed.merge(batch.assign(day=batch["run_at"].dt.normalize()), on=["user_id", "day"],
-                             how="left", validate="many_to_one")
-    out = joined[["run_at", "available_at", *NIGHTLY_COLUMNS]].rename(columns=NIGHTLY_COLUMNS)
-    return out.reset_index(drop=True)
+    table = _once(world, ("nightly", point_in_time), lambda w: _nightly(w, point_in_time))
+    return by_txn_id(table, rows["txn_id"].to_numpy(), ["run_at", "available_at", *NIGHTLY_COLUMNS.values()])
 
 
 def _with_statuses(nightly: pd.DataFrame) -> pd.DataFrame:
@@ -190,9 +241,16 @@ def apply_missing(values: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, list
     return pd.DataFrame(cols, index=values.index), features
 
 
+def served_unavailable(world: World, rows: pd.DataFrame) -> np.ndarray:
+    """True where the online service's request failed at the row's decision time (an outage)."""
+    status = f"{next(iter(ONLINE_FEATURES))}_status"
+    return by_txn_id(world.serving_log, rows["txn_id"].to_numpy(), [status])[status].to_numpy() == "unavailable"
+
+
 def model_table(world: World, rows: pd.DataFrame, labels: np.ndarray, switches: Switches, *,
-                point_in_time: bool, online_source: str) -> ModelTable:
-    """Features for ``rows`` under ``switches`` with the given serving paths, plus ``labels``."""
+                point_in_time: bool, online_source: str, weights: np.ndarray | None = None) -> ModelTable:
+    """Features for ``rows`` under ``switches`` with the given serving paths, plus ``labels``
+    and ``weights`` (default: every row counts once)."""
     online = online_features(world, rows, online_source)
     nightly = _with_statuses(nightly_features(world, rows, point_in_time))
     values = pd.concat([online, nightly.drop(columns=["run_at", "available_at"])], axis=1)
@@ -215,7 +273,9 @@ def model_table(world: World, rows: pd.DataFrame, labels: np.ndarray, switches: 
         parts.append(context)
         features += ["tenure_days", "cohort_feature", "region", "channel"]
     frame = pd.concat(parts, axis=1)
+    frame[SERVED_UNAVAILABLE] = served_unavailable(world, rows)
     frame["label"] = np.asarray(labels, dtype=bool)
+    frame[WEIGHT] = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
     return ModelTable(frame, features, switches)
 
 
@@ -242,14 +302,23 @@ def build_training_set(world: World, *, start, end, extracted_at=None, switches:
                        online_source=switches.online_source)
 
 
-def production_table(world: World, *, start, end, switches: Switches = CORRECT) -> ModelTable:
+def production_table(world: World, *, start, end, switches: Switches = CORRECT,
+                     sample: EvaluationSample = FULL) -> ModelTable:
     """Purchases in ``[start, end)`` with features exactly as production had them.
 
     Online features come from the serving log (outages included), nightly ones
     as of ``available_at``; the ``missing`` and ``context_features`` switches
-    shape the columns as the model expects. Labels are eventual.
+    shape the columns as the model expects. Labels are eventual. With a
+    ``sample`` below the full table, the rows are the evaluation sample (every
+    eventual fraud and a share of the rest, with weights); it depends on
+    neither the switches nor the model, so every variant is replayed on the
+    same purchases.
     """
     rows = decision_rows(world, start, end)
     labels = eventual_label(rows, world.chargebacks).to_numpy()
+    weights = sample.weights(rows["txn_id"].to_numpy(), labels)
+    if sample is not FULL:
+        kept = weights > 0
+        rows, labels, weights = rows[kept].reset_index(drop=True), labels[kept], weights[kept]
     source = "none" if switches.online_source == "none" else "served"
-    return model_table(world, rows, labels, switches, point_in_time=True, online_source=source)
+    return model_table(world, rows, labels, switches, point_in_time=True, online_source=source, weights=weights)

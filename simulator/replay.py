@@ -11,13 +11,15 @@ from __future__ import annotations
 import pandas as pd
 
 from .model import Model
-from .pipelines import ModelTable, Switches, production_table
+from .pipelines import SERVED_UNAVAILABLE, ModelTable, Switches, production_table
+from .sample import FULL, WEIGHT, EvaluationSample
 from .world import World
 
 # What a scored frame keeps besides the score: enough to slice by time, cohort,
-# mechanism and feature availability without carrying every model column.
+# mechanism and feature availability without carrying every model column, and
+# the weight of each row (how many purchases it stands for).
 KEEP = ("txn_id", "user_id", "event_time", "cohort", "is_fraud", "fraud_scenario", "label", "amount",
-        "hour_of_day", "is_new_device")
+        "hour_of_day", "is_new_device", SERVED_UNAVAILABLE, WEIGHT)
 
 
 def scored(model: Model, table: ModelTable) -> pd.DataFrame:
@@ -27,6 +29,8 @@ def scored(model: Model, table: ModelTable) -> pd.DataFrame:
     return frame[keep].assign(score=model.score(table))
 
 
-def replay(model: Model, world: World, *, start, end, switches: Switches) -> pd.DataFrame:
-    """Score the purchases in ``[start, end)`` with features as served; eventual labels."""
-    return scored(model, production_table(world, start=start, end=end, switches=switches))
+def replay(model: Model, world: World, *, start, end, switches: Switches,
+           sample: EvaluationSample = FULL) -> pd.DataFrame:
+    """Score the purchases in ``[start, end)`` (or their evaluation ``sample``, with weights)
+    with features as served; eventual labels."""
+    return scored(model, production_table(world, start=start, end=end, switches=switches, sample=sample))

@@ -258,9 +258,13 @@ def with_progress(shards: Iterator, config: WorldConfig, progress: bool) -> Iter
     return tqdm(shards, total=n_shards(config), desc="generating", unit="shard")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class World:
-    """A generated world: its tables (see the README's data contract), config and seed."""
+    """A generated world: its tables (see the README's data contract), config and seed.
+
+    Compared and hashed by identity; its tables are read-only by convention
+    (derived values are computed once per World object).
+    """
 
     config: WorldConfig
     seed: int
@@ -271,6 +275,10 @@ class World:
     outages: pd.DataFrame = field(repr=False)
     batch_features: pd.DataFrame = field(repr=False)
     serving_log: pd.DataFrame = field(repr=False)
+    # What the world was generated from -- a digest of config, seed, generator source and
+    # package version -- when it came from the world cache (simulator.cache), else None.
+    # Lessons cache their results on disk under it.
+    fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in TABLES}

@@ -15,10 +15,13 @@ from sklearn.impute import SimpleImputer
 
 from dataclasses import dataclass
 
-from ..evaluate import FLAGGED, alerts, checkpoint_table, metrics, metrics_by, threshold_at_alert_rate
-from ..experiment import Experiment, Timeline, per_world, run
+from ..cache import cached_results
+from ..evaluate import (FLAGGED, alerts, checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate,
+                        weighted_means, weights_of)
+from ..experiment import Experiment, Timeline, run
 from ..features import ONLINE_FEATURES, STATUSES
-from ..pipelines import CORRECT, ModelTable, build_training_set, online_features
+from ..pipelines import CORRECT, SERVED_UNAVAILABLE, ModelTable, online_features
+from ..sample import WEIGHT
 from ..world import World
 
 FEATURE = "avg_txn_amount_last_7_days"
@@ -66,10 +69,9 @@ def who_is_zero(table: ModelTable, feature: str = FEATURE) -> pd.DataFrame:
     return out
 
 
-def availability(world: World, frame: pd.DataFrame) -> np.ndarray:
+def availability(frame: pd.DataFrame) -> np.ndarray:
     """``'unavailable'`` or ``'served'`` per purchase: did the online service answer at decision time?"""
-    status = world.serving_log.set_index("txn_id")[f"{FEATURE}_status"].reindex(frame["txn_id"])
-    return np.where(status.to_numpy() == "unavailable", "unavailable", "served")
+    return np.where(frame[SERVED_UNAVAILABLE].to_numpy(), "unavailable", "served")
 
 
 def with_degraded_mode(main: Experiment, fallback: Experiment) -> pd.DataFrame:
@@ -86,15 +88,16 @@ def with_degraded_mode(main: Experiment, fallback: Experiment) -> pd.DataFrame:
     prod = main.production
     if not prod["txn_id"].equals(fallback.production["txn_id"]):
         raise ValueError("fallback: scored a different set of purchases than the main model")
-    down = prod[f"raw_{FEATURE}_status"].to_numpy() == "unavailable"
+    down = prod[SERVED_UNAVAILABLE].to_numpy()
     score = np.where(down, fallback.production["score"].to_numpy(), prod["score"].to_numpy())
+    weight = prod[WEIGHT].to_numpy()
     flagged = np.zeros(len(score), dtype=bool)
     for mode in (down, ~down):
-        flagged[mode] = score[mode] >= threshold_at_alert_rate(score[mode])
+        flagged[mode] = score[mode] >= threshold_at_alert_rate(score[mode], weight=weight[mode])
     return prod.assign(score=score, **{FLAGGED: flagged})
 
 
-def recall_by_availability(world: World, experiments: dict[str, Experiment]) -> pd.DataFrame:
+def recall_by_availability(experiments: dict[str, Experiment]) -> pd.DataFrame:
     """Production recall and precision at the alert rate, on served vs unavailable rows, per strategy.
 
     One threshold per strategy (the top 1% of all its production scores);
@@ -106,18 +109,23 @@ def recall_by_availability(world: World, experiments: dict[str, Experiment]) -> 
                                               experiments["degraded-mode model (no online features)"])
     rows = []
     for name, prod in frames.items():
-        down = availability(world, prod)
-        per = metrics_by(prod.assign(availability=down), "availability").set_index("availability")
-        flagged = alerts(prod)
-        overall = metrics(prod["label"].to_numpy(), prod["score"].to_numpy(), flagged=flagged)
-        missed = prod[(down == "unavailable") & prod["label"].to_numpy() & ~flagged]
+        per = metrics_by(prod.assign(availability=availability(prod)), "availability").set_index("availability")
+        overall = frame_metrics(prod)
+        missed = missed_while_unavailable(prod)
+        w = weights_of(missed)
         rows.append({"strategy": name, "recall": overall["recall_at_alert"], "pr_auc": overall["pr_auc"],
                      "recall_served": per.loc["served", "recall_at_alert"],
                      "recall_unavailable": per.loc["unavailable", "recall_at_alert"],
                      "ratio": per.loc["unavailable", "recall_at_alert"] / per.loc["served", "recall_at_alert"],
                      "frauds_unavailable": int(per.loc["unavailable", "frauds"]),
-                     "missed_unavailable": len(missed), "missed_amount": float(missed["amount"].sum())})
+                     "missed_unavailable": int(round(w.sum())),
+                     "missed_amount": float((w * missed["amount"].to_numpy()).sum())})
     return pd.DataFrame(rows)
+
+
+def missed_while_unavailable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scored rows of fraud that came in while the online service failed and raised no alert."""
+    return frame[frame[SERVED_UNAVAILABLE].to_numpy() & frame["label"].to_numpy() & ~alerts(frame)]
 
 
 def slipped_through(world: World, frame: pd.DataFrame) -> pd.DataFrame:
@@ -126,7 +134,7 @@ def slipped_through(world: World, frame: pd.DataFrame) -> pd.DataFrame:
     With what the service *would* have returned (recomputed afterwards): these
     are mostly active, established accounts -- not the newcomers a 0 stands for.
     """
-    missed = frame[(availability(world, frame) == "unavailable") & frame["label"].to_numpy() & ~alerts(frame)]
+    missed = missed_while_unavailable(frame)
     truth = online_features(world, missed, "recomputed")
     signup = world.users.set_index("user_id")["signup_time"].reindex(missed["user_id"]).to_numpy()
     detail = pd.DataFrame({
@@ -141,7 +149,7 @@ def slipped_through(world: World, frame: pd.DataFrame) -> pd.DataFrame:
         had_7_day_history=("had_history", "mean"), median_true_avg_amount_7d=("true_avg", "median")).reset_index()
 
 
-def recall_by_hour(world: World, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def recall_by_hour(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Production recall at the alert rate by hour of day per strategy, with the unavailable share.
 
     ``frames``: strategy name -> scored production rows (each with its own threshold).
@@ -151,10 +159,9 @@ def recall_by_hour(world: World, frames: dict[str, pd.DataFrame]) -> pd.DataFram
         per = metrics_by(prod.assign(hour=prod["event_time"].dt.hour), "hour")
         out.append(per[["hour", "frauds", "recall_at_alert"]].assign(strategy=name))
     prod = next(iter(frames.values()))
-    down = pd.Series(availability(world, prod) == "unavailable")
-    unavailable = down.groupby(prod["event_time"].dt.hour.to_numpy()).mean()
+    unavailable = weighted_means(prod.assign(hour=prod["event_time"].dt.hour), "hour", [SERVED_UNAVAILABLE])
     frame = pd.concat(out, ignore_index=True)
-    return frame.assign(unavailable_share=frame["hour"].map(unavailable))
+    return frame.assign(unavailable_share=frame["hour"].map(unavailable[SERVED_UNAVAILABLE]))
 
 
 def availability_by_hour(world: World, start=None, end=None) -> pd.DataFrame:
@@ -163,11 +170,12 @@ def availability_by_hour(world: World, start=None, end=None) -> pd.DataFrame:
     The serving log is what production saw; a team alerts on the
     ``unavailable`` share, not on the feature's value distribution.
     """
-    log = world.serving_log.merge(world.transactions[["txn_id", "event_time"]], on="txn_id")
+    tx = world.transactions[["txn_id", "event_time"]]
     if start is not None:
-        log = log[log["event_time"] >= pd.Timestamp(start)]
+        tx = tx[tx["event_time"] >= pd.Timestamp(start)]
     if end is not None:
-        log = log[log["event_time"] < pd.Timestamp(end)]
+        tx = tx[tx["event_time"] < pd.Timestamp(end)]
+    log = tx.merge(world.serving_log, on="txn_id")
     hour = log["event_time"].dt.floor("h").rename("hour")
     parts = []
     for name in ONLINE_FEATURES:
@@ -213,21 +221,22 @@ class Results:
     peak_windows_hours: tuple
 
 
-@per_world
+@cached_results
 def results(world: World) -> Results:
-    """Run lesson 2 on ``world`` with the default timeline (memoised per world)."""
+    """Run lesson 2 on ``world`` with the default timeline (cached per world).
+
+    Only production is measured here, so no variant is cross-validated.
+    """
     timeline = Timeline.for_world(world)
-    naive_table = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
-                                     switches=NAIVE)
-    experiments = run(world, VARIANTS, timeline)
+    experiments = run(world, VARIANTS, timeline, offline=False)
+    naive_table = experiments["zero fill"].table
     zero = experiments["zero fill"].production
     fixed = with_degraded_mode(experiments["zero fill"], experiments["degraded-mode model (no online features)"])
     nan = experiments["NaN, NaN-aware trees"]
-    nan_train = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at, switches=nan.switches)
     return Results(fraud_rate_by_value(naive_table), who_is_zero(naive_table),
-                   recall_by_availability(world, experiments), slipped_through(world, zero),
-                   imputer_indicator_columns(nan_train, nan.production_table),
-                   recall_by_hour(world, {"zero fill": zero, DEGRADED: fixed}),
+                   recall_by_availability(experiments), slipped_through(world, zero),
+                   imputer_indicator_columns(nan.table, nan.production_table),
+                   recall_by_hour({"zero fill": zero, DEGRADED: fixed}),
                    availability_by_hour(world, timeline.extracted_at, timeline.production_end),
                    world.config.outages.peak_windows_hours)
 

@@ -10,17 +10,19 @@ mostly-mature window slowly loses the top of its ranking as their share grows.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from scipy.stats import ks_2samp
-
 from dataclasses import dataclass
 
-from ..evaluate import checkpoint_table, metrics, metrics_by, threshold_at_alert_rate
-from ..experiment import Timeline, per_world, run
+import numpy as np
+import pandas as pd
+
+from ..cache import cached_results
+from ..drift import Reference, ks_statistic
+from ..evaluate import checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate, weighted_means, weights_of
+from ..experiment import Timeline, run
 from ..model import fit
-from ..pipelines import CORRECT, ModelTable, Switches, build_training_set
+from ..pipelines import CORRECT, ModelTable, Switches, build_training_set, by_txn_id, production_table
 from ..replay import replay
+from ..sample import EVALUATION, EvaluationSample
 from ..world import World
 
 NAIVE = CORRECT.but(context_features=False)
@@ -38,18 +40,12 @@ RECOVERY = 0.75  # share of the naive model's decline the fix must win back in t
 def cohort_group(world: World, cohort: pd.Series) -> np.ndarray:
     """``'mature'`` for cohorts that existed before the horizon, ``'new'`` for arriving ones."""
     existing = [c.name for c in world.config.population.cohorts if c.tenure_at_start_days is not None]
-    return np.where(cohort.astype(str).isin(existing), "mature", "new")
+    return np.where(pd.Series(cohort).isin(existing).to_numpy(), "mature", "new")
 
 
 def production_month(frame: pd.DataFrame, timeline: Timeline) -> np.ndarray:
     """0, 1, 2, ...: whole 30-day months since deployment."""
     return ((frame["event_time"] - timeline.extracted_at) // MONTH).to_numpy()
-
-
-def _ks(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    return float(ks_2samp(a, b).statistic) if len(a) and len(b) else np.nan
 
 
 def cohort_marginals(world: World, start, end) -> pd.DataFrame:
@@ -61,7 +57,7 @@ def cohort_marginals(world: World, start, end) -> pd.DataFrame:
     tx = world.transactions
     tx = tx[(tx["event_time"] >= pd.Timestamp(start)) & (tx["event_time"] < pd.Timestamp(end))]
     tx = tx.merge(world.users[["user_id", "cohort"]], on="user_id")
-    served = world.serving_log.set_index("txn_id")["txn_count_last_24h"].reindex(tx["txn_id"])
+    served = by_txn_id(world.serving_log, tx["txn_id"].to_numpy(), ["txn_count_last_24h"])["txn_count_last_24h"]
     return pd.DataFrame({"group": cohort_group(world, tx["cohort"]), "cohort": tx["cohort"].to_numpy(),
                          "amount": tx["amount"].to_numpy(),
                          "txn_count_last_24h": served.to_numpy(dtype=float, na_value=np.nan),
@@ -71,7 +67,7 @@ def cohort_marginals(world: World, start, end) -> pd.DataFrame:
 def ks_between_cohorts(marginals: pd.DataFrame) -> pd.DataFrame:
     """KS statistic between mature and new cohorts' amount and velocity."""
     mature, new = marginals[marginals["group"] == "mature"], marginals[marginals["group"] == "new"]
-    return pd.DataFrame([{"feature": f, "ks": _ks(mature[f], new[f])} for f in ("amount", "txn_count_last_24h")])
+    return pd.DataFrame([{"feature": f, "ks": ks_statistic(mature[f], new[f])} for f in ("amount", "txn_count_last_24h")])
 
 
 def fraud_rate_by_cohort(marginals: pd.DataFrame) -> pd.DataFrame:
@@ -83,12 +79,16 @@ def fraud_rate_by_cohort(marginals: pd.DataFrame) -> pd.DataFrame:
 
 
 def feature_ks_by_period(train: ModelTable, production: ModelTable, period: np.ndarray) -> pd.DataFrame:
-    """The per-feature drift monitor: KS of each model feature, training window vs each period."""
+    """The per-feature drift monitor: KS of each model feature, training window vs each period.
+
+    Both tables are taken whole (every purchase, as a monitor sees all traffic).
+    """
+    references = {f: Reference(train.frame[f]) for f in train.features}
+    values = {f: production.frame[f].to_numpy(dtype=float) for f in train.features}
     rows = []
     for p in np.unique(period):
-        current = production.frame[period == p]
-        for f in train.features:
-            rows.append({"period": p, "feature": f, "ks": _ks(train.frame[f], current[f])})
+        current = period == p
+        rows += [{"period": p, "feature": f, "ks": references[f].ks(values[f][current])} for f in train.features]
     return pd.DataFrame(rows)
 
 
@@ -96,14 +96,14 @@ def weekly_performance(frame: pd.DataFrame, world: World, timeline: Timeline) ->
     """Per production week: recall/precision at a weekly 1% alert budget, ROC AUC, new-cohort share."""
     week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).rename("week")
     per = metrics_by(frame.assign(week=week), "week", per_group_budget=True)
-    new = pd.Series(cohort_group(world, frame["cohort"]) == "new").groupby(week.to_numpy()).mean()
-    return per.assign(new_cohort_share=per["week"].map(new))
+    new = weighted_means(frame.assign(week=week, new=cohort_group(world, frame["cohort"]) == "new"), "week", ["new"])
+    return per.assign(new_cohort_share=per["week"].map(new["new"]))
 
 
 def calibration_by_cohort(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean predicted fraud probability vs observed fraud rate per cohort (eventual labels)."""
-    out = frame.groupby("cohort", observed=True).agg(rows=("label", "size"), predicted=("score", "mean"),
-                                                     observed=("label", "mean")).reset_index()
+    out = weighted_means(frame, "cohort", ["score", "label"]).reset_index()
+    out = out.rename(columns={"score": "predicted", "label": "observed"}).astype({"rows": "int64"})
     return out.assign(observed_over_predicted=out["observed"] / out["predicted"])
 
 
@@ -120,11 +120,10 @@ def segment_monitor(frame: pd.DataFrame, train: ModelTable, world: World, timeli
     week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
     group = cohort_group(world, frame["cohort"])
     base_new = float(np.mean(cohort_group(world, train.frame["cohort"]) == "new"))
-    stats = pd.DataFrame({"week": week, "group": group, "score": frame["score"].to_numpy(),
-                          "label": frame["label"].to_numpy()})
-    mix = stats.assign(new=stats["group"] == "new").groupby("week")["new"].mean() - base_new
-    calib = stats.groupby(["week", "group"]).agg(predicted=("score", "mean"), observed=("label", "mean"))
-    ratio = (calib["observed"] / calib["predicted"]).unstack("group").add_prefix("observed_over_predicted_")
+    stats = frame.assign(week=week, group=group, new=group == "new")
+    mix = weighted_means(stats, "week", ["new"])["new"] - base_new
+    calib = weighted_means(stats, ["week", "group"], ["score", "label"])
+    ratio = (calib["label"] / calib["score"]).unstack("group").add_prefix("observed_over_predicted_")
     out = ratio.assign(new_share_shift=mix).reset_index()
     worst = out.filter(like="observed_over_predicted_").max(axis=1)
     return out.assign(fires=(out["new_share_shift"].abs() > mix_alert) | (worst > calibration_alert))
@@ -142,20 +141,23 @@ def label_free_estimate(frame: pd.DataFrame, timeline: Timeline) -> pd.DataFrame
     rows = []
     for w in np.unique(week):
         g = frame[week == w]
-        score = g["score"].to_numpy()
-        flagged = score >= threshold_at_alert_rate(score)
-        rows.append({"week": w, "estimated_recall": score[flagged].sum() / score.sum(),
-                     "realised_recall": metrics(g["label"].to_numpy(), score)["recall_at_alert"]})
+        score, weight = g["score"].to_numpy(), weights_of(g)
+        flagged = score >= threshold_at_alert_rate(score, weight=weight)
+        expected = score * (1.0 if weight is None else weight)
+        rows.append({"week": w, "estimated_recall": expected[flagged].sum() / expected.sum(),
+                     "realised_recall": frame_metrics(g)["recall_at_alert"]})
     return pd.DataFrame(rows)
 
 
 def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = RETRAIN_SWITCHES,
-                      span_days: int = RETRAIN_SPAN_DAYS, seed: int = 0) -> pd.DataFrame:
+                      span_days: int = RETRAIN_SPAN_DAYS, seed: int = 0,
+                      sample: EvaluationSample = EVALUATION) -> pd.DataFrame:
     """Recency-aware retraining: at each production month's start, retrain on the latest matured labels.
 
     Month ``m`` is scored by a model extracted at its first day, trained on
     the ``span_days`` before it (never before the features' warm-up) with the
-    ``switches``' maturity cutoff. Returns the scored production rows.
+    ``switches``' maturity cutoff. Returns the scored production rows (the
+    evaluation ``sample``, with weights).
     """
     parts = []
     start = timeline.extracted_at
@@ -163,7 +165,7 @@ def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = 
         end = min(start + MONTH, timeline.production_end)
         table = build_training_set(world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
                                    end=start, switches=switches)
-        parts.append(replay(fit(table, seed=seed), world, start=start, end=end, switches=switches))
+        parts.append(replay(fit(table, seed=seed), world, start=start, end=end, switches=switches, sample=sample))
         start = end
     return pd.concat(parts, ignore_index=True)
 
@@ -193,25 +195,29 @@ class Results:
     monthly: pd.DataFrame  # monthly_recall per strategy
 
 
-@per_world
+@cached_results
 def results(world: World) -> Results:
-    """Run lesson 3 on ``world`` with the default timeline (memoised per world)."""
+    """Run lesson 3 on ``world`` with the default timeline (cached per world).
+
+    Models are judged in production only (no cross-validation); the drift
+    monitors read every production purchase, the model metrics the evaluation sample.
+    """
     timeline = Timeline.for_world(world)
-    experiments = run(world, VARIANTS, timeline)
-    naive = experiments["behaviour only, trained once"].production
+    experiments = run(world, VARIANTS, timeline, offline=False)
+    naive = experiments["behaviour only, trained once"]
     frames = {name: e.production for name, e in experiments.items()}
     frames[RETRAINED] = retrained_monthly(world, timeline)
-    train = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at, switches=NAIVE)
-    prod = experiments["behaviour only, trained once"].production_table
-    week = ((prod.frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
-    month = production_month(prod.frame, timeline)
+    traffic = production_table(world, start=timeline.extracted_at, end=timeline.production_end, switches=NAIVE)
+    week = ((traffic.frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    month = production_month(traffic.frame, timeline)
     marginals = cohort_marginals(world, timeline.extracted_at, timeline.production_end)
     weekly = pd.concat([weekly_performance(f, world, timeline).assign(strategy=name) for name, f in frames.items()],
                        ignore_index=True)
     return Results(marginals, ks_between_cohorts(marginals), fraud_rate_by_cohort(marginals),
-                   feature_ks_by_period(train, prod, month), feature_ks_by_period(train, prod, week), weekly, calibration_by_cohort(naive),
-                   segment_monitor(naive, train, world, timeline), label_free_estimate(naive, timeline),
-                   monthly_recall(frames, timeline))
+                   feature_ks_by_period(naive.table, traffic, month), feature_ks_by_period(naive.table, traffic, week),
+                   weekly, calibration_by_cohort(naive.production),
+                   segment_monitor(naive.production, naive.table, world, timeline),
+                   label_free_estimate(naive.production, timeline), monthly_recall(frames, timeline))
 
 
 def signature(r: Results) -> pd.DataFrame:

@@ -10,14 +10,15 @@ reported and looks legitimate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ..evaluate import checkpoint_table, metrics
-from ..experiment import Timeline, evaluate, offline_vs_production, per_world, run
-from ..labels import eventual_label
-from ..pipelines import CORRECT, build_training_set, decision_rows, nightly_features
+from ..cache import cached_results
+from ..evaluate import checkpoint_table, frame_metrics, weighted_mean
+from ..experiment import Experiment, Timeline, evaluate, offline_vs_production, run
+from ..labels import eventual_label, known_fraud_as_of
+from ..pipelines import CORRECT, ModelTable, decision_rows, nightly_features
 from ..world import World
 
 FEATURE = "user_chargeback_count_last_30_days"
@@ -123,21 +124,25 @@ def missing_label_share(world: World, extracted_at, *, days: int = RECENT_DAYS) 
     return float(1 - recent["known"].sum() / recent["eventual"].sum())
 
 
-def immature_labels(world: World, timeline: Timeline, production, *, seed: int = 0) -> dict:
+def immature_labels(world: World, timeline: Timeline, cutoff: Experiment, *, seed: int = 0) -> dict:
     """What immature labels do, with nothing else changed.
 
-    The same purchases -- the training window up to ``MATURITY_DAYS`` before
-    extraction -- labelled twice: as known the day the window closed (its last
-    weeks' fraud mostly unreported, so it is learned as legitimate) and as
-    known ``MATURITY_DAYS`` later, at extraction (the cutoff: wait for labels).
-    Both models are deployed at extraction and replayed on the same production.
+    ``cutoff`` is the correct pipeline's experiment: the training window up to
+    ``MATURITY_DAYS`` before extraction, labelled as known at extraction (the
+    cutoff: wait for labels). The same purchases are labelled again as known
+    the day that window closed (its last weeks' fraud mostly unreported, so
+    learned as legitimate), and that model too is deployed at extraction and
+    replayed on the same production.
     """
-    end = timeline.extracted_at - pd.Timedelta(days=MATURITY_DAYS)
-    naive = CORRECT.but(label_maturity_days=None)
-    tables = {IMMATURE: build_training_set(world, start=timeline.train_start, end=end, switches=naive),
-              MATURE: build_training_set(world, start=timeline.train_start, end=end,
-                                         extracted_at=timeline.extracted_at, switches=naive)}
-    return {name: evaluate(name, table, production, seed=seed) for name, table in tables.items()}
+    if cutoff.switches.label_maturity_days != MATURITY_DAYS:
+        raise ValueError(f"cutoff: label_maturity_days is {cutoff.switches.label_maturity_days}; "
+                         f"expected the lesson's {MATURITY_DAYS}")
+    table = cutoff.table
+    closed = timeline.extracted_at - pd.Timedelta(days=MATURITY_DAYS)
+    early = known_fraud_as_of(table.frame, world.chargebacks, closed).to_numpy()
+    relabelled = ModelTable(table.frame.assign(label=early), table.features, table.switches)
+    return {IMMATURE: evaluate(IMMATURE, relabelled, cutoff.production_table, seed=seed),
+            MATURE: replace(cutoff, name=MATURE)}
 
 
 def label_effects(experiments: dict) -> pd.DataFrame:
@@ -151,15 +156,15 @@ def label_effects(experiments: dict) -> pd.DataFrame:
     """
     rows = []
     for name, e in experiments.items():
-        train, prod = e.offline, e.production
+        train = e.table.frame
         known = train[train["label"]]
-        off = metrics(train["label"].to_numpy(), train["score"].to_numpy())
-        on = metrics(prod["label"].to_numpy(), prod["score"].to_numpy())
+        off, on = frame_metrics(e.offline), frame_metrics(e.production)
         rows.append({"experiment": name, "known_frauds": len(known), "training_fraud_rate": train["label"].mean(),
                      "takeover_share": float((known["fraud_scenario"] == "account_takeover").mean()),
                      **{f"offline_{k}": off[k] for k in ("roc_auc", "pr_auc", "recall_at_alert")},
                      **{f"production_{k}": on[k] for k in ("roc_auc", "pr_auc", "recall_at_alert")},
-                     "predicted_rate": prod["score"].mean(), "observed_rate": prod["label"].mean()})
+                     "predicted_rate": weighted_mean(e.production, "score"),
+                     "observed_rate": weighted_mean(e.production, "label")})
     return pd.DataFrame(rows)
 
 
@@ -174,16 +179,16 @@ class Results:
     immature_labels: pd.DataFrame  # label_effects of immature_labels()
 
 
-@per_world
+@cached_results
 def results(world: World) -> Results:
-    """Run lesson 1 on ``world``: the default timeline, production its first month (memoised per world)."""
+    """Run lesson 1 on ``world``: the default timeline, production its first month (cached per world)."""
     timeline = Timeline.for_world(world).first_days_of_production(PRODUCTION_DAYS)
     experiments = run(world, VARIANTS, timeline)
-    production = experiments[list(VARIANTS)[-1]].production_table
+    correct = experiments[list(VARIANTS)[-1]]
     return Results(one_users_day(world), offline_vs_production(experiments),
                    label_maturity(world, timeline.extracted_at),
                    missing_label_share(world, timeline.extracted_at),
-                   label_effects(immature_labels(world, timeline, production)))
+                   label_effects(immature_labels(world, timeline, correct)))
 
 
 def signature(r: Results) -> pd.DataFrame:
