@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures test bench clean
+.PHONY: figures test bench bench-lessons clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(VENV)/.installed
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_generate.py
+
+## Measure each lesson by stage, each notebook's wall time and peak memory, and the figures command.
+bench-lessons: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_lessons.py
 
 clean:
 	rm -rf data/ .pytest_cache

@@ -3,7 +3,8 @@
 * point in time: no row reads a nightly snapshot published after its purchase;
 * naive (calendar-date join): on a world with same-day chargeback reports, rows do;
 * absence: a request that failed in production stays ``unavailable`` -- never
-  ``no_history``, never a value -- under every ``missing`` policy.
+  ``no_history``, never a value -- under every ``missing`` policy;
+* sharing: features computed once for a whole world are those of each window's own rows.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simulator
+from simulator.asof import asof_join
 from simulator.features import ONLINE_FEATURES
-from simulator.pipelines import CORRECT, NAIVE, build_training_set, production_table
+from simulator.pipelines import (CORRECT, NAIVE, SNAPSHOT_MAX_AGE, build_training_set, by_txn_id, decision_rows,
+                                 nightly_features, online_features, production_table, sorted_by)
 
 from conftest import horizon_bounds
 
@@ -91,3 +94,55 @@ def test_an_unavailable_feature_never_becomes_no_history_or_a_value(seed, start_
             if missing == "indicator":
                 assert (frame[f"{name}_unavailable"].to_numpy()[failed] == 1).all()
                 assert (frame[f"{name}_no_history"].to_numpy()[failed] == 0).all()
+
+
+# --- per-purchase values shared between tables ------------------------------------------------------
+
+def test_recomputed_online_features_are_what_the_service_served_when_it_answered(small_world):
+    """Recomputed from the warehouse for every purchase at once, the online features equal the
+    serving log wherever the request did not fail: the same windows, the same history."""
+    rows = small_world.transactions
+    recomputed = online_features(small_world, rows, "recomputed")
+    served = online_features(small_world, rows, "served")
+    for name in ONLINE_FEATURES:
+        answered = (served[f"{name}_status"] != "unavailable").to_numpy()
+        assert answered.mean() > 0.5
+        assert (recomputed[f"{name}_status"] != "unavailable").all()
+        np.testing.assert_array_equal(recomputed[f"{name}_status"].to_numpy()[answered],
+                                      served[f"{name}_status"].to_numpy()[answered])
+        np.testing.assert_allclose(recomputed[name].to_numpy(dtype=float)[answered],
+                                   served[name].to_numpy(dtype=float, na_value=np.nan)[answered], equal_nan=True)
+
+
+@PROPERTY
+@given(seed=SEEDS, start_day=st.integers(2, 50), days=DAYS)
+def test_a_window_gets_the_features_the_whole_world_gets(seed, start_day, days):
+    """Features are a function of the purchase alone: a window's rows read the same nightly
+    snapshot as a brute-force as-of join over that window's own rows."""
+    world = small(seed)
+    start, end = window(world, start_day, days)
+    rows = decision_rows(world, start, end)
+    batch = world.batch_features
+    direct = asof_join(rows[["user_id", "event_time"]], batch, by="user_id", decision_time="event_time",
+                       tie_breaker="run_at", max_age=SNAPSHOT_MAX_AGE)
+    shared = nightly_features(world, rows, point_in_time=True)
+    np.testing.assert_array_equal(shared["available_at"].to_numpy(), direct["available_at"].to_numpy())
+    np.testing.assert_array_equal(shared[COUNT].to_numpy(dtype=float), direct[COUNT].to_numpy(dtype=float))
+
+
+def test_lookup_by_txn_id_is_the_same_by_position_and_by_search():
+    table = pd.DataFrame({"txn_id": np.arange(6), "x": [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]})
+    wanted = np.array([5, 0, 3, 3])
+    positional = by_txn_id(table, wanted, ["x"])
+    searched = by_txn_id(table.iloc[::-1], wanted, ["x"])  # not in id order: looked up by hash
+    pd.testing.assert_frame_equal(positional, searched)
+    assert positional["x"].tolist() == [5.5, 0.5, 3.5, 3.5]
+    assert by_txn_id(table, np.array([2, 9]), ["x"])["x"].isna().tolist() == [False, True], "a missing id is missing"
+
+
+def test_sorted_by_is_pandas_sort_values():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_id": rng.integers(0, 5, 200), "txn_id": rng.permutation(200),
+                          "event_time": pd.Timestamp("2026-01-05") + pd.to_timedelta(rng.integers(0, 9, 200), "h")})
+    pd.testing.assert_frame_equal(sorted_by(frame, ["event_time", "user_id", "txn_id"]),
+                                  frame.sort_values(["event_time", "user_id", "txn_id"]))

@@ -1,8 +1,10 @@
-"""The world cache: reused while fresh, regenerated when the config, version or generator changes."""
+"""The caches: a world is reused while fresh and regenerated when the config, version or generator
+changes; a lesson's results are reused for the same world and code and recomputed when either changes."""
 
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +85,106 @@ def test_the_fingerprint_covers_every_module_the_generator_imports():
     assert {"world", "fraud", "labels", "features"} <= needed
     assert needed <= set(cache.GENERATOR_MODULES), needed - set(cache.GENERATOR_MODULES)
     assert len(cache.generator_fingerprint()) == 64
+
+
+# --- lesson results ------------------------------------------------------------------------------
+
+@pytest.fixture
+def results_dir(data_dir):
+    return data_dir / "results"
+
+
+def counted(monkeypatch_calls: list):
+    """A stand-in lesson: ``results(world)`` that counts its computations."""
+    @cache.cached_results
+    def results(world):
+        monkeypatch_calls.append(world)
+        return {"transactions": len(world.transactions), "first": world.transactions.head(3)}
+
+    return results
+
+
+def test_results_are_computed_once_per_world_and_code(data_dir, results_dir):
+    calls = []
+    results = counted(calls)
+    world = cache.load_world("small", 3)
+    first = results(world)
+    assert results(world) is first, "memoised for the same world object"
+    again = results(cache.load_world("small", 3))  # another object, as another process gets
+    assert len(calls) == 1, "read back from disk, not recomputed"
+    pd.testing.assert_frame_equal(again["first"], first["first"])
+    assert len(list(results_dir.rglob("*.pkl"))) == 1
+
+
+def test_a_code_change_invalidates_the_results(data_dir, results_dir, monkeypatch):
+    calls = []
+    results = counted(calls)
+    results(cache.load_world("small", 3))
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "1" * 64)
+    results(cache.load_world("small", 3))
+    results(cache.load_world("small", 3))
+    assert len(calls) == 2
+    assert [p.name.endswith(f"-{'1' * 20}.pkl") for p in results_dir.rglob("*.pkl")] == [True], (
+        "the stale results are replaced")
+
+
+def test_a_world_not_from_the_cache_is_never_stored(data_dir, results_dir):
+    calls = []
+    results = counted(calls)
+    world = simulator.generate(simulator.preset("small"), seed=3)
+    assert world.fingerprint is None
+    results(world)
+    results(world)
+    results(simulator.generate(simulator.preset("small"), seed=3))
+    assert len(calls) == 2 and not results_dir.exists()
+
+
+def test_the_code_fingerprint_follows_lesson_code_not_plots(tmp_path):
+    package = tmp_path / "simulator"
+    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache.code_fingerprint(package)
+    (package / "plots" / "style.py").write_text((package / "plots" / "style.py").read_text() + "\n# a comment\n")
+    assert cache.code_fingerprint(package) == before, "drawing does not change results"
+    (package / "evaluate.py").write_text((package / "evaluate.py").read_text() + "\n# a comment\n")
+    assert cache.code_fingerprint(package) != before
+
+
+def lesson_imports(name: str) -> set[str]:
+    """The simulator modules (as paths under the package) ``simulator.lessons.<name>`` imports."""
+    root = Path(cache.__file__).parent
+    seen, todo = set(), [root / "lessons" / f"{name}.py"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                target = base.joinpath(*node.module.split("."))
+                todo.append(target / "__init__.py" if target.is_dir() else target.with_suffix(".py"))
+    return {str(p.relative_to(root)) for p in seen}
+
+
+@pytest.mark.parametrize("lesson", ["time_travel", "default_signalling", "population_shift"])
+def test_the_code_fingerprint_covers_every_module_a_lesson_imports(lesson):
+    imported = lesson_imports(lesson)
+    assert {"experiment.py", "pipelines.py", "evaluate.py", "cache.py"} <= imported
+    excluded = [m for m in imported if m.split("/")[0] in cache.NOT_LESSON_CODE]
+    assert not excluded, f"{lesson} computes with {excluded}, which the results cache ignores"
+
+
+def test_cached_and_uncached_lesson_results_are_the_same_numbers(data_dir):
+    """A real lesson: computed directly, computed into the cache, and read back from it."""
+    from simulator.lessons import time_travel
+
+    direct = time_travel.results.__wrapped__(cache.load_world("lesson", 0))
+    stored = time_travel.results(cache.load_world("lesson", 0))
+    read = time_travel.results(cache.load_world("lesson", 0))
+    for field in ("offline_vs_production", "maturity", "immature_labels"):
+        for other in (stored, read):
+            pd.testing.assert_frame_equal(getattr(other, field), getattr(direct, field))
+    assert read.missing_label_share == direct.missing_label_share
+    pd.testing.assert_frame_equal(read.user_day.purchases, direct.user_day.purchases)
