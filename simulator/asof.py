@@ -60,27 +60,30 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
     if clash:
         raise ValueError(f"decisions: already has columns {clash}; select other feature columns")
     order_cols = [available_time] + ([tie_breaker] if tie_breaker else [])
-    right = features[[by, *dict.fromkeys(order_cols + wanted)]].copy()
-    right[available_time] = right_t
     # Sort by (time, tie_breaker, entity): merge_asof needs time order, and within an
     # entity and time the last row wins; exact duplicates are then adjacent.
-    keys = [_sort_key(right[c]) for c in reversed([*order_cols, by])]
+    keys = [right_t.to_numpy().view(np.int64) if c == available_time else _sort_key(features[c])
+            for c in reversed([*order_cols, by])]
     order = np.lexsort(keys)
     sorted_keys = np.stack([k[order] for k in keys])
     dup = (sorted_keys[:, 1:] == sorted_keys[:, :-1]).all(axis=0)
     if dup.any():
         raise ValueError(f"features: {int(dup.sum())} rows share ({by}, {', '.join(order_cols)}) with another; "
                          "the as-of join needs one row per entity and time")
-    right = right.iloc[order]
-    left = pd.DataFrame({by: decisions[by].to_numpy(), "__t": left_t.to_numpy(),
-                         "__row": np.arange(len(decisions))}).sort_values("__t", kind="stable")
-    if left[by].dtype != right[by].dtype:
-        right[by] = right[by].astype(left[by].dtype)
+    # Join the keys only, then take the matched feature rows once, in the decisions' order.
+    left_by = decisions[by].to_numpy()
+    right = pd.DataFrame({by: features[by].to_numpy()[order], "__t": right_t.to_numpy()[order], "__pos": order})
+    if right[by].dtype != left_by.dtype:
+        right[by] = right[by].astype(left_by.dtype)
+    by_time = np.argsort(left_t.to_numpy(), kind="stable")
+    left = pd.DataFrame({by: left_by[by_time], "__t": left_t.to_numpy()[by_time]})
     tolerance = None if max_age is None else pd.Timedelta(max_age)
-    merged = pd.merge_asof(left, right, left_on="__t", right_on=available_time, by=by,
-                           direction="backward", allow_exact_matches=True, tolerance=tolerance)
-    merged = merged.sort_values("__row").drop(columns=[by, "__t", "__row"])
-    if tie_breaker and tie_breaker not in wanted:
-        merged = merged.drop(columns=[tie_breaker])
-    merged.index = decisions.index
-    return pd.concat([decisions, merged[[*wanted, available_time]]], axis=1)
+    matched = pd.merge_asof(left, right, on="__t", by=by, direction="backward", allow_exact_matches=True,
+                            tolerance=tolerance)["__pos"].to_numpy(dtype=float, na_value=np.nan)
+    position = np.empty(len(decisions))
+    position[by_time] = matched
+    position = np.where(np.isnan(position), -1, position).astype(np.int64)
+    values = features[wanted].assign(**{available_time: right_t}).reset_index(drop=True)
+    values = values.reindex(position)  # -1 is no row: missing values, as merge_asof gives
+    values.index = decisions.index
+    return pd.concat([decisions, values[[*wanted, available_time]]], axis=1)

@@ -14,14 +14,16 @@ for every variant. Models are fitted on full tables.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from .evaluate import frame_metrics
-from .model import Model, fit
+from .model import Model, fit_in_background
 from .pipelines import ModelTable, Switches, build_training_set, production_table, sorted_by
 from .replay import scored
 from .sample import EVALUATION, WEIGHT, EvaluationSample
@@ -86,18 +88,29 @@ def evaluation_rows(table: ModelTable, sample: EvaluationSample) -> ModelTable:
     return ModelTable(frame[kept].assign(**{WEIGHT: w[kept]}), table.features, table.switches)
 
 
+def _block_training_rows(frame: pd.DataFrame, block: np.ndarray, k: int, table: ModelTable) -> ModelTable:
+    return ModelTable(frame[block != k], table.features, table.switches)
+
+
+def _start_cross_validation(table: ModelTable, folds: int, seed: int, sample: EvaluationSample) -> list:
+    """Start fitting one model per time block, on the other blocks' full rows; returns
+    ``(future model, the block's evaluation rows)`` per block."""
+    frame = sorted_by(table.frame, ["event_time", "txn_id"]).reset_index(drop=True)
+    block = np.arange(len(frame)) * folds // len(frame)
+    return [(fit_in_background(partial(_block_training_rows, frame, block, k, table), seed=seed),
+             evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample))
+            for k in range(folds)]
+
+
+def _scored_blocks(started: list) -> pd.DataFrame:
+    return pd.concat([scored(model.result(), held) for model, held in started], ignore_index=True)
+
+
 def cross_validated(table: ModelTable, *, folds: int = CV_FOLDS, seed: int = 0,
                     sample: EvaluationSample = EVALUATION) -> pd.DataFrame:
     """The rows of ``table`` in the evaluation ``sample``, each scored by a model that did not
     see its time block (models are fitted on the other blocks' full rows)."""
-    frame = sorted_by(table.frame, ["event_time", "txn_id"]).reset_index(drop=True)
-    block = np.arange(len(frame)) * folds // len(frame)
-    parts = []
-    for k in range(folds):
-        train = ModelTable(frame[block != k], table.features, table.switches)
-        held = evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample)
-        parts.append(scored(fit(train, seed=seed), held))
-    return pd.concat(parts, ignore_index=True)
+    return _scored_blocks(_start_cross_validation(table, folds, seed, sample))
 
 
 def production_key(switches: Switches) -> tuple:
@@ -106,13 +119,34 @@ def production_key(switches: Switches) -> tuple:
     return (switches.missing, switches.context_features, switches.online_source == "none")
 
 
+@dataclass(frozen=True)
+class _Fitting:
+    """An experiment whose models are being fitted (see :func:`fit_in_background`)."""
+
+    name: str
+    table: ModelTable
+    production: ModelTable
+    model: Future
+    blocks: list | None
+
+    def result(self) -> Experiment:
+        model = self.model.result()
+        offline = None if self.blocks is None else _scored_blocks(self.blocks)
+        return Experiment(self.name, self.table.switches, model, offline, scored(model, self.production),
+                          self.production, self.table)
+
+
+def _start(name: str, table: ModelTable, production: ModelTable, seed: int, sample: EvaluationSample,
+           offline: bool) -> _Fitting:
+    return _Fitting(name, table, production, fit_in_background(table, seed=seed),
+                    _start_cross_validation(table, CV_FOLDS, seed, sample) if offline else None)
+
+
 def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int = 0,
              sample: EvaluationSample = EVALUATION, offline: bool = True) -> Experiment:
     """Deploy a model fitted on all of ``table`` and replay ``production``; with ``offline``,
     cross-validate on ``table`` too (the offline number; skip it when nothing reads it)."""
-    model = fit(table, seed=seed)
-    cv = cross_validated(table, seed=seed, sample=sample) if offline else None
-    return Experiment(name, table.switches, model, cv, scored(model, production), production, table)
+    return _start(name, table, production, seed, sample, offline).result()
 
 
 def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
@@ -121,11 +155,12 @@ def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | Non
 
     Production is replayed on the evaluation ``sample`` (the same purchases for
     every variant); production tables are built once per :func:`production_key`
-    and shared. ``offline=False`` skips the cross-validation.
+    and shared. ``offline=False`` skips the cross-validation. Tables are built
+    while the previous variants' models are fitted.
     """
     timeline = timeline or Timeline.for_world(world)
     productions = {}
-    out = {}
+    fitting = []
     for name, switches in variants.items():
         table = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
                                    switches=switches)
@@ -133,8 +168,8 @@ def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | Non
         if key not in productions:
             productions[key] = production_table(world, start=timeline.extracted_at, end=timeline.production_end,
                                                 switches=switches, sample=sample)
-        out[name] = evaluate(name, table, productions[key], seed=seed, sample=sample, offline=offline)
-    return out
+        fitting.append(_start(name, table, productions[key], seed, sample, offline))
+    return {f.name: f.result() for f in fitting}
 
 
 def offline_vs_production(experiments: Mapping[str, Experiment]) -> pd.DataFrame:

@@ -28,6 +28,7 @@ about time; :data:`NAIVE` gets all of them wrong the way a busy team does,
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, replace
 
@@ -120,6 +121,23 @@ def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame.iloc[np.lexsort(keys)] if len(frame) else frame
 
 
+def row_positions(keys: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
+    """The row of each of ``wanted`` among ``keys`` (which must be unique), -1 where absent."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        raise ValueError(f"{what}: keys repeat; a lookup needs one row per key")
+    if not len(keys):
+        return np.full(len(wanted), -1)
+    pos = np.searchsorted(ordered, wanted).clip(max=len(keys) - 1)
+    return np.where(ordered[pos] == wanted, order[pos], -1)
+
+
+def rows_at(table: pd.DataFrame, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of ``table`` at row ``positions`` (-1: a row of missing values)."""
+    return table[columns].reset_index(drop=True).reindex(positions).reset_index(drop=True)
+
+
 def by_txn_id(table: pd.DataFrame, txn_id: np.ndarray, columns: list[str]) -> pd.DataFrame:
     """``columns`` of ``table`` (one row per ``txn_id``) for each of ``txn_id``, in that order;
     missing ids give missing values. The world's tables hold ids 0, 1, 2, ... in order, so an id
@@ -130,7 +148,7 @@ def by_txn_id(table: pd.DataFrame, txn_id: np.ndarray, columns: list[str]) -> pd
     if n and keys[0] == 0 and keys[-1] == n - 1 and np.all(keys[1:] > keys[:-1]):
         if not len(txn_id) or (txn_id.min() >= 0 and txn_id.max() < n):
             return table[columns].iloc[txn_id].reset_index(drop=True)
-    return table.set_index("txn_id")[columns].reindex(txn_id).reset_index(drop=True)
+    return rows_at(table, row_positions(keys, txn_id, "txn_id"), columns)
 
 
 # --- per-purchase values, computed once per world ------------------------------------------------
@@ -139,13 +157,15 @@ def by_txn_id(table: pd.DataFrame, txn_id: np.ndarray, columns: list[str]) -> pd
 # and each table takes its rows from it. A World's tables are treated as read-only; to change
 # them, build a new World.
 _PER_WORLD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PER_WORLD_LOCK = threading.RLock()  # tables may be built in the model-fitting threads too
 
 
 def _once(world: World, key, compute):
-    memo = _PER_WORLD.setdefault(world, {})
-    if key not in memo:
-        memo[key] = compute(world)
-    return memo[key]
+    with _PER_WORLD_LOCK:
+        memo = _PER_WORLD.setdefault(world, {})
+        if key not in memo:
+            memo[key] = compute(world)
+        return memo[key]
 
 
 def _purchases(world: World) -> pd.DataFrame:
@@ -179,11 +199,17 @@ def _nightly(world: World, point_in_time: bool) -> pd.DataFrame:
     if point_in_time:
         joined = asof_join(rows, batch, by="user_id", decision_time="event_time", tie_breaker="run_at",
                            max_age=SNAPSHOT_MAX_AGE)
-    else:
-        keyed = rows.assign(day=rows["event_time"].dt.normalize())
-        joined = keyed.merge(batch.assign(day=batch["run_at"].dt.normalize()), on=["user_id", "day"],
-                             how="left", validate="many_to_one")
+    else:  # the snapshot whose run falls on the purchase's calendar date: one key, (user, day)
+        row = row_positions(_user_day(batch["user_id"], batch["run_at"]), _user_day(rows["user_id"], rows["event_time"]),
+                            "batch_features (user_id, calendar day of run_at)")
+        joined = rows_at(batch, row, list(batch.columns)).assign(txn_id=rows["txn_id"].to_numpy())
     return joined[["txn_id", "run_at", "available_at", *NIGHTLY_COLUMNS]].rename(columns=NIGHTLY_COLUMNS)
+
+
+def _user_day(user_id: pd.Series, time: pd.Series) -> np.ndarray:
+    """One integer per (user, calendar day): ``user_id * 10**6 + days since 1970``."""
+    days = time.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return user_id.to_numpy().astype(np.int64) * 1_000_000 + days
 
 
 def decision_rows(world: World, start, end) -> pd.DataFrame:

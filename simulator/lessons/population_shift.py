@@ -11,6 +11,7 @@ mostly-mature window slowly loses the top of its ranking as their share grows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ..cache import cached_results
 from ..drift import Reference, ks_statistic
 from ..evaluate import checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate, weighted_means, weights_of
 from ..experiment import Timeline, run
-from ..model import fit
+from ..model import fit_in_background
 from ..pipelines import CORRECT, ModelTable, Switches, build_training_set, by_txn_id, production_table
 from ..replay import replay
 from ..sample import EVALUATION, EvaluationSample
@@ -159,15 +160,16 @@ def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = 
     ``switches``' maturity cutoff. Returns the scored production rows (the
     evaluation ``sample``, with weights).
     """
-    parts = []
+    months = []
     start = timeline.extracted_at
     while start < timeline.production_end:
         end = min(start + MONTH, timeline.production_end)
-        table = build_training_set(world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
-                                   end=start, switches=switches)
-        parts.append(replay(fit(table, seed=seed), world, start=start, end=end, switches=switches, sample=sample))
+        table = partial(build_training_set, world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
+                        end=start, switches=switches)  # built where it is fitted, then dropped
+        months.append((start, end, fit_in_background(table, seed=seed)))
         start = end
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([replay(model.result(), world, start=start, end=end, switches=switches, sample=sample)
+                      for start, end, model in months], ignore_index=True)
 
 
 def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
