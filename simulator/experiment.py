@@ -97,13 +97,18 @@ def _start_cross_validation(table: ModelTable, folds: int, seed: int, sample: Ev
     ``(future model, the block's evaluation rows)`` per block."""
     frame = sorted_by(table.frame, ["event_time", "txn_id"]).reset_index(drop=True)
     block = np.arange(len(frame)) * folds // len(frame)
-    return [(fit_in_background(partial(_block_training_rows, frame, block, k, table), seed=seed),
-             evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample))
-            for k in range(folds)]
+    started = []
+    for k in range(folds):
+        model = fit_in_background(partial(_block_training_rows, frame, block, k, table), seed=seed)
+        started.append((model, evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample)))
+    return started
 
 
 def _scored_blocks(started: list) -> pd.DataFrame:
-    return pd.concat([scored(model.result(), held) for model, held in started], ignore_index=True)
+    parts = []
+    for model, held in started:
+        parts.append(scored(model.result(), held))
+    return pd.concat(parts, ignore_index=True)
 
 
 def cross_validated(table: ModelTable, *, folds: int = CV_FOLDS, seed: int = 0,

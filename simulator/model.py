@@ -89,8 +89,13 @@ def _fit_single_threaded(table: ModelTable | Callable[[], ModelTable], seed: int
 
 def fit_in_background(table: ModelTable | Callable[[], ModelTable], *, seed: int = 0) -> Future:
     """Start fitting a model on ``table`` -- or on the table a callable builds, built in the
-    worker so that waiting tables take no memory -- and return its future :class:`Model`."""
+    worker so that waiting tables take no memory -- and return its future :class:`Model`.
+    With ``FIT_THREADS`` at 1 the model is fitted here and now."""
     global _pool
+    if FIT_THREADS <= 1:
+        done = Future()
+        done.set_result(_fit_single_threaded(table, seed))
+        return done
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(FIT_THREADS, thread_name_prefix="fraudworld-fit")

@@ -20,7 +20,7 @@ from ..evaluate import (FLAGGED, alerts, checkpoint_table, frame_metrics, metric
                         weighted_means, weights_of)
 from ..experiment import Experiment, Timeline, run
 from ..features import ONLINE_FEATURES, STATUSES
-from ..pipelines import CORRECT, SERVED_UNAVAILABLE, ModelTable, online_features
+from ..pipelines import CORRECT, SERVED_UNAVAILABLE, ModelTable, by_txn_id, online_features
 from ..sample import WEIGHT
 from ..world import World
 
@@ -175,13 +175,15 @@ def availability_by_hour(world: World, start=None, end=None) -> pd.DataFrame:
         tx = tx[tx["event_time"] >= pd.Timestamp(start)]
     if end is not None:
         tx = tx[tx["event_time"] < pd.Timestamp(end)]
-    log = tx.merge(world.serving_log, on="txn_id")
-    hour = log["event_time"].dt.floor("h").rename("hour")
+    hours, hour = np.unique(tx["event_time"].dt.floor("h").to_numpy(), return_inverse=True)
     parts = []
     for name in ONLINE_FEATURES:
-        shares = pd.crosstab(hour, log[f"{name}_status"], normalize="index")
-        shares = shares.reindex(columns=list(STATUSES), fill_value=0.0)
-        parts.append(shares.reset_index().assign(feature=name))
+        status = by_txn_id(world.serving_log, tx["txn_id"].to_numpy(), [f"{name}_status"]).iloc[:, 0]
+        code = pd.Categorical(status, categories=list(STATUSES)).codes.astype(np.int64)
+        counts = np.bincount(hour * len(STATUSES) + code, minlength=len(hours) * len(STATUSES))
+        counts = counts.reshape(len(hours), len(STATUSES))
+        shares = pd.DataFrame(counts / counts.sum(axis=1, keepdims=True), columns=list(STATUSES))
+        parts.append(shares.assign(feature=name).assign(hour=hours)[["hour", *STATUSES, "feature"]])
     return pd.concat(parts, ignore_index=True)
 
 
