@@ -24,7 +24,8 @@ import pandas as pd
 
 from .evaluate import frame_metrics
 from .model import Model, fit_in_background
-from .pipelines import ModelTable, Switches, build_training_set, production_table, sorted_by
+from .lookup import sorted_by
+from .pipelines import ModelTable, Switches, build_training_set, production_table
 from .replay import scored
 from .sample import EVALUATION, WEIGHT, EvaluationSample
 from .world import World
@@ -154,15 +155,10 @@ def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int 
     return _start(name, table, production, seed, sample, offline).result()
 
 
-def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
-        seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> dict[str, Experiment]:
-    """Train and evaluate each variant on the same world and timeline.
-
-    Production is replayed on the evaluation ``sample`` (the same purchases for
-    every variant); production tables are built once per :func:`production_key`
-    and shared. ``offline=False`` skips the cross-validation. Tables are built
-    while the previous variants' models are fitted.
-    """
+def start(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
+          seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> "Started":
+    """:func:`run`, returning as soon as every table is built and every model is being fitted:
+    the caller can compute what needs no model meanwhile, then call ``.result()``."""
     timeline = timeline or Timeline.for_world(world)
     productions = {}
     fitting = []
@@ -174,7 +170,34 @@ def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | Non
             productions[key] = production_table(world, start=timeline.extracted_at, end=timeline.production_end,
                                                 switches=switches, sample=sample)
         fitting.append(_start(name, table, productions[key], seed, sample, offline))
-    return {f.name: f.result() for f in fitting}
+    return Started(fitting)
+
+
+@dataclass(frozen=True)
+class Started:
+    """Experiments whose models are being fitted; ``result()`` waits for them."""
+
+    fitting: list
+
+    @property
+    def tables(self) -> dict[str, ModelTable]:
+        """Each variant's training table (built already)."""
+        return {f.name: f.table for f in self.fitting}
+
+    def result(self) -> dict[str, Experiment]:
+        return {f.name: f.result() for f in self.fitting}
+
+
+def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
+        seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> dict[str, Experiment]:
+    """Train and evaluate each variant on the same world and timeline.
+
+    Production is replayed on the evaluation ``sample`` (the same purchases for
+    every variant); production tables are built once per :func:`production_key`
+    and shared. ``offline=False`` skips the cross-validation. Tables are built
+    while the previous variants' models are fitted.
+    """
+    return start(world, variants, timeline, seed=seed, sample=sample, offline=offline).result()
 
 
 def offline_vs_production(experiments: Mapping[str, Experiment]) -> pd.DataFrame:

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 import simulator
 from simulator.asof import asof_join
 from simulator.features import ONLINE_FEATURES
-from simulator.pipelines import (CORRECT, NAIVE, SNAPSHOT_MAX_AGE, build_training_set, by_txn_id, decision_rows,
-                                 nightly_features, online_features, production_table, sorted_by)
+from simulator.lookup import by_txn_id, sorted_by
+from simulator.pipelines import (CORRECT, NAIVE, SNAPSHOT_MAX_AGE, build_training_set, decision_rows, nightly_features,
+                                 online_features, production_table)
 
 from conftest import horizon_bounds
 

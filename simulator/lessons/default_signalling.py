@@ -20,7 +20,8 @@ from ..evaluate import (FLAGGED, alerts, checkpoint_table, frame_metrics, metric
                         weighted_means, weights_of)
 from ..experiment import Experiment, Timeline, run
 from ..features import ONLINE_FEATURES, STATUSES
-from ..pipelines import CORRECT, SERVED_UNAVAILABLE, ModelTable, by_txn_id, online_features
+from ..lookup import by_txn_id
+from ..pipelines import CORRECT, SERVED_UNAVAILABLE, ModelTable, online_features
 from ..sample import WEIGHT
 from ..world import World
 

@@ -19,9 +19,10 @@ import pandas as pd
 from ..cache import cached_results
 from ..drift import Reference, ks_statistic
 from ..evaluate import checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate, weighted_means, weights_of
-from ..experiment import Timeline, run
+from ..experiment import Timeline, start
 from ..model import fit_in_background
-from ..pipelines import CORRECT, ModelTable, Switches, build_training_set, by_txn_id, production_table
+from ..lookup import by_txn_id
+from ..pipelines import CORRECT, ModelTable, Switches, build_training_set, production_table
 from ..replay import replay
 from ..sample import EVALUATION, EvaluationSample
 from ..world import World
@@ -152,13 +153,14 @@ def label_free_estimate(frame: pd.DataFrame, timeline: Timeline) -> pd.DataFrame
 
 def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = RETRAIN_SWITCHES,
                       span_days: int = RETRAIN_SPAN_DAYS, seed: int = 0,
-                      sample: EvaluationSample = EVALUATION) -> pd.DataFrame:
+                      sample: EvaluationSample = EVALUATION) -> "Retraining":
     """Recency-aware retraining: at each production month's start, retrain on the latest matured labels.
 
     Month ``m`` is scored by a model extracted at its first day, trained on
     the ``span_days`` before it (never before the features' warm-up) with the
-    ``switches``' maturity cutoff. Returns the scored production rows (the
-    evaluation ``sample``, with weights).
+    ``switches``' maturity cutoff. Returns as soon as the models are being
+    fitted; ``.result()`` gives the scored production rows (the evaluation
+    ``sample``, with weights).
     """
     months = []
     start = timeline.extracted_at
@@ -168,8 +170,21 @@ def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = 
                         end=start, switches=switches)  # built where it is fitted, then dropped
         months.append((start, end, fit_in_background(table, seed=seed)))
         start = end
-    return pd.concat([replay(model.result(), world, start=start, end=end, switches=switches, sample=sample)
-                      for start, end, model in months], ignore_index=True)
+    return Retraining(world, switches, sample, months)
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """Monthly models being fitted; ``result()`` replays each on its month."""
+
+    world: World
+    switches: Switches
+    sample: EvaluationSample
+    months: list  # (start, end, future model)
+
+    def result(self) -> pd.DataFrame:
+        return pd.concat([replay(model.result(), self.world, start=start, end=end, switches=self.switches,
+                                 sample=self.sample) for start, end, model in self.months], ignore_index=True)
 
 
 def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
@@ -205,18 +220,22 @@ def results(world: World) -> Results:
     monitors read every production purchase, the model metrics the evaluation sample.
     """
     timeline = Timeline.for_world(world)
-    experiments = run(world, VARIANTS, timeline, offline=False)
-    naive = experiments["behaviour only, trained once"]
-    frames = {name: e.production for name, e in experiments.items()}
-    frames[RETRAINED] = retrained_monthly(world, timeline)
+    fitting = start(world, VARIANTS, timeline, offline=False)
+    retraining = retrained_monthly(world, timeline)
+    # What needs no model is computed while the models are fitted.
     traffic = production_table(world, start=timeline.extracted_at, end=timeline.production_end, switches=NAIVE)
     week = ((traffic.frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
     month = production_month(traffic.frame, timeline)
     marginals = cohort_marginals(world, timeline.extracted_at, timeline.production_end)
+    train = fitting.tables["behaviour only, trained once"]
+    monitors = (feature_ks_by_period(train, traffic, month), feature_ks_by_period(train, traffic, week))
+    experiments = fitting.result()
+    naive = experiments["behaviour only, trained once"]
+    frames = {name: e.production for name, e in experiments.items()}
+    frames[RETRAINED] = retraining.result()
     weekly = pd.concat([weekly_performance(f, world, timeline).assign(strategy=name) for name, f in frames.items()],
                        ignore_index=True)
-    return Results(marginals, ks_between_cohorts(marginals), fraud_rate_by_cohort(marginals),
-                   feature_ks_by_period(naive.table, traffic, month), feature_ks_by_period(naive.table, traffic, week),
+    return Results(marginals, ks_between_cohorts(marginals), fraud_rate_by_cohort(marginals), *monitors,
                    weekly, calibration_by_cohort(naive.production),
                    segment_monitor(naive.production, naive.table, world, timeline),
                    label_free_estimate(naive.production, timeline), monthly_recall(frames, timeline))
