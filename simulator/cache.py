@@ -7,17 +7,19 @@ source, so editing the generator invalidates the cache even without a version
 bump. Loading holds a file lock, so parallel test workers generate a world once.
 
 A lesson's ``results(world)`` (decorated with :func:`cached_results`) is
-memoised per world object, and for a world from this cache also stored on
-disk, keyed by the world's fingerprint, the source of every module a lesson
-computes with (:func:`code_fingerprint`) and the versions of the numerical
-libraries; computing holds a lock per results file, so parallel workers
-compute it once. A world edited in memory after loading is not detected:
-reload it, or call the undecorated ``results.__wrapped__``.
+memoised per world object, and for a world object returned by
+:func:`load_world` also stored on disk, keyed by what that world was generated
+from and by :data:`LESSON_CODE` -- the source of every module the lessons
+compute with, as imported by this process, and the versions of the numerical
+libraries. Computing holds a lock per world and lesson, so parallel workers
+compute it once. A copy of a loaded world (``dataclasses.replace``) is a new
+world and is computed; a loaded world's tables edited in place are not noticed
+(the tables are read-only by convention; reload instead). A results folder that
+cannot be written is skipped with a warning.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import functools
 import hashlib
@@ -25,8 +27,10 @@ import json
 import os
 import pickle
 import platform
+import warnings
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -87,7 +91,8 @@ def load_world(preset: str = "default", seed: int = 0, *, progress: bool = False
             (path / FINGERPRINT_FILE).write_text(fingerprint + "\n")
         world = read_world(path)
     identity = json.dumps([to_mapping(config), seed, __version__, fingerprint], sort_keys=True, default=str)
-    return dataclasses.replace(world, fingerprint=hashlib.sha256(identity.encode()).hexdigest())
+    _FROM_CACHE[world] = hashlib.sha256(identity.encode()).hexdigest()
+    return world
 
 
 def code_fingerprint(package: Path = PACKAGE) -> str:
@@ -104,29 +109,47 @@ def code_fingerprint(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
+LESSON_CODE = code_fingerprint()  # of the code this process imported, not of the files as they are later
+# The worlds load_world returned, with what each was generated from (a digest of config,
+# seed, package version and generator source); only these have results on disk.
+_FROM_CACHE: "weakref.WeakKeyDictionary[World, str]" = weakref.WeakKeyDictionary()
+
+
 def results_path(world: World, name: str) -> Path:
-    """Where ``name``'s results on ``world`` (a world from the cache) are stored for this code."""
-    return results_dir() / world.fingerprint[:20] / f"{name}-{code_fingerprint()[:20]}.pkl"
+    """Where ``name``'s results on ``world`` (a world :func:`load_world` returned) are stored."""
+    return results_dir() / _FROM_CACHE[world][:20] / f"{name}-{LESSON_CODE[:20]}.pkl"
 
 
 def _computed_or_read(fn: Callable[[World], T], world: World) -> T:
     name = f"{fn.__module__}.{fn.__qualname__}"
     path = results_path(world, name)
-    with _locked(path.with_name(name)):  # one lock per world and lesson, whatever the code
-        if path.exists():
-            with open(path, "rb") as f:
-                return pickle.load(f)
-        value = fn(world)
-        for stale in path.parent.glob(f"{name}-*.pkl"):  # this lesson's results under older code
-            stale.unlink()
-        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    with ExitStack() as held:
         try:
-            with open(tmp, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+            held.enter_context(_locked(path.with_name(name)))  # one lock per world and lesson, whatever the code
+            if path.exists():
+                with open(path, "rb") as f:
+                    return pickle.load(f)
+        except OSError as exc:
+            warnings.warn(f"lesson results cache: {exc}; computing without it", stacklevel=3)
+            return fn(world)
+        value = fn(world)
+        try:
+            _store(value, path, name)
+        except OSError as exc:
+            warnings.warn(f"lesson results cache: {exc}; the results are not stored", stacklevel=3)
         return value
+
+
+def _store(value, path: Path, name: str) -> None:
+    for stale in path.parent.glob(f"{name}-*.pkl"):  # this lesson's results under older code
+        stale.unlink()
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cached_results(fn: Callable[[World], T]) -> Callable[[World], T]:
@@ -138,7 +161,7 @@ def cached_results(fn: Callable[[World], T]) -> Callable[[World], T]:
     def wrapper(world: World) -> T:
         if last.get("world") is not world:
             last.clear()
-            value = _computed_or_read(fn, world) if world.fingerprint else fn(world)
+            value = _computed_or_read(fn, world) if world in _FROM_CACHE else fn(world)
             last.update(world=world, value=value)
         return last["value"]
 

@@ -126,8 +126,12 @@ def weighted_mean(frame: pd.DataFrame, column: str) -> float:
 
 
 def weighted_means(frame: pd.DataFrame, by, columns: list[str]) -> pd.DataFrame:
-    """Per group of ``by`` (indexed by it): ``rows`` (weighted) and the weighted mean of each of ``columns``."""
+    """Per group of ``by`` (indexed by it): ``rows`` (weighted) and the weighted mean of each of
+    ``columns``, which must have no missing values (a NaN would count as a row but not a value)."""
     names = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in columns if frame[c].isna().any()]
+    if missing:
+        raise ValueError(f"columns: {missing} have missing values; weighted means need complete columns")
     w = weights_of(frame)
     w = np.ones(len(frame)) if w is None else w
     parts = pd.DataFrame({"rows": w, **{c: frame[c].to_numpy(dtype=float) * w for c in columns},

@@ -8,8 +8,8 @@ replayed on the production window. The gap between the two numbers is the
 lesson.
 
 Both are scored on the evaluation sample (:mod:`simulator.sample`): every
-fraud and a tenth of the other purchases, with weights, the same purchases
-for every variant. Models are fitted on full tables.
+purchase labelled fraud and a tenth of the others, with weights, the same
+purchases for every variant. Models are fitted on full tables.
 """
 
 from __future__ import annotations
@@ -83,10 +83,9 @@ class Experiment:
 def evaluation_rows(table: ModelTable, sample: EvaluationSample) -> ModelTable:
     """The rows of ``table`` in the evaluation ``sample``, their weights multiplied by the sample's."""
     frame = table.frame
-    w = sample.weights(frame["txn_id"].to_numpy(), frame["label"].to_numpy())
-    w = w * frame[WEIGHT].to_numpy()
-    kept = w > 0
-    return ModelTable(frame[kept].assign(**{WEIGHT: w[kept]}), table.features, table.switches)
+    kept, w = sample.keep(frame["txn_id"].to_numpy(), frame["label"].to_numpy())
+    frame = frame[kept]
+    return ModelTable(frame.assign(**{WEIGHT: w * frame[WEIGHT].to_numpy()}), table.features, table.switches)
 
 
 def _block_training_rows(frame: pd.DataFrame, block: np.ndarray, k: int, table: ModelTable) -> ModelTable:
@@ -110,13 +109,6 @@ def _scored_blocks(started: list) -> pd.DataFrame:
     for model, held in started:
         parts.append(scored(model.result(), held))
     return pd.concat(parts, ignore_index=True)
-
-
-def cross_validated(table: ModelTable, *, folds: int = CV_FOLDS, seed: int = 0,
-                    sample: EvaluationSample = EVALUATION) -> pd.DataFrame:
-    """The rows of ``table`` in the evaluation ``sample``, each scored by a model that did not
-    see its time block (models are fitted on the other blocks' full rows)."""
-    return _scored_blocks(_start_cross_validation(table, folds, seed, sample))
 
 
 def production_key(switches: Switches) -> tuple:

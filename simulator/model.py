@@ -94,7 +94,10 @@ def fit_in_background(table: ModelTable | Callable[[], ModelTable], *, seed: int
     global _pool
     if FIT_THREADS <= 1:
         done = Future()
-        done.set_result(_fit_single_threaded(table, seed))
+        try:
+            done.set_result(_fit_single_threaded(table, seed))
+        except Exception as exc:  # raised at .result(), as from the pool
+            done.set_exception(exc)
         return done
     with _pool_lock:
         if _pool is None:

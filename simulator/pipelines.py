@@ -38,7 +38,7 @@ import pandas as pd
 from .asof import asof_join
 from .features import ONLINE_FEATURES, STATUSES, window_aggregates
 from .labels import eventual_label, known_fraud_as_of
-from .lookup import by_txn_id, row_positions, rows_at, sorted_by
+from .lookup import by_txn_id, order_by, row_positions, rows_at, sorted_by
 from .sample import FULL, WEIGHT, EvaluationSample
 from .world import World
 
@@ -141,7 +141,7 @@ def _recomputed_online(world: World) -> pd.DataFrame:
     """What the online service would have returned for every purchase had it never failed:
     the same windows over the user's earlier purchases, from the warehouse, in ``txn_id`` order."""
     tx = world.transactions
-    order = np.lexsort((tx["txn_id"].to_numpy(), tx["event_time"].to_numpy().view(np.int64), tx["user_id"].to_numpy()))
+    order = order_by(tx, ["user_id", "event_time", "txn_id"])
     aggregates = window_aggregates(tx["user_id"].to_numpy()[order],
                                    tx["event_time"].to_numpy().astype(np.int64)[order] // 10**6,
                                    tx["amount"].to_numpy()[order])
@@ -156,7 +156,12 @@ def _recomputed_online(world: World) -> pd.DataFrame:
 
 
 def _nightly(world: World, point_in_time: bool) -> pd.DataFrame:
-    """The nightly snapshot each purchase gets under each join, in ``txn_id`` order."""
+    """The nightly snapshot every purchase of the world gets (in the transactions table's order).
+
+    Point in time: the latest snapshot with ``available_at <= event_time`` and at most
+    :data:`SNAPSHOT_MAX_AGE` old. Naive: the snapshot whose ``run_at`` falls on the
+    purchase's calendar date, published before or after the purchase.
+    """
     rows = world.transactions[["txn_id", "user_id", "event_time"]]
     batch = world.batch_features[["user_id", "run_at", "available_at", *NIGHTLY_COLUMNS]]
     if point_in_time:
@@ -299,15 +304,13 @@ def production_table(world: World, *, start, end, switches: Switches = CORRECT,
     as of ``available_at``; the ``missing`` and ``context_features`` switches
     shape the columns as the model expects. Labels are eventual. With a
     ``sample`` below the full table, the rows are the evaluation sample (every
-    eventual fraud and a share of the rest, with weights); it depends on
+    purchase with an eventual chargeback and a share of the rest, with weights); it depends on
     neither the switches nor the model, so every variant is replayed on the
     same purchases.
     """
     rows = decision_rows(world, start, end)
     labels = eventual_label(rows, world.chargebacks).to_numpy()
-    weights = sample.weights(rows["txn_id"].to_numpy(), labels)
-    if sample is not FULL:
-        kept = weights > 0
-        rows, labels, weights = rows[kept].reset_index(drop=True), labels[kept], weights[kept]
+    kept, weights = sample.keep(rows["txn_id"].to_numpy(), labels)
+    rows, labels = rows[kept].reset_index(drop=True), labels[kept]
     source = "none" if switches.online_source == "none" else "served"
     return model_table(world, rows, labels, switches, point_in_time=True, online_source=source, weights=weights)

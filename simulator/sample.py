@@ -1,10 +1,11 @@
-"""The evaluation sample: every fraud and a fixed share of the legitimate purchases.
+"""The evaluation sample: every purchase labelled fraud and a fixed share of the others.
 
 Where the top 1% of scores begins is decided by the few thousand highest-scoring purchases,
 yet scoring all of a production window's millions of legitimate ones was most of a
 lesson's time. An evaluation table therefore keeps
 
-* every row labelled positive (each fraud counts: recall is an exact count),
+* every row labelled positive -- a chargeback, as the table's label knows it: eventual in
+  production, reported by extraction offline (recall is an exact count),
 * and a ``rate`` share of the other rows, each weighing ``1 / rate``.
 
 Membership is a hash of ``(seed, txn_id)``, not a random draw: the same purchase is in
@@ -46,6 +47,12 @@ class EvaluationSample:
             return np.ones(len(label))
         sampled = uniform_hash(np.asarray(txn_id), self.seed) < self.rate
         return np.where(label, 1.0, np.where(sampled, 1.0 / self.rate, 0.0))
+
+    def keep(self, txn_id: np.ndarray, label: np.ndarray) -> tuple[slice | np.ndarray, np.ndarray]:
+        """Which rows are in the sample (a mask, or ``slice(None)`` for all) and their weights."""
+        w = self.weights(txn_id, label)
+        kept = w > 0
+        return (slice(None), w) if kept.all() else (kept, w[kept])
 
 
 FULL = EvaluationSample(1.0)

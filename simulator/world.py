@@ -275,10 +275,6 @@ class World:
     outages: pd.DataFrame = field(repr=False)
     batch_features: pd.DataFrame = field(repr=False)
     serving_log: pd.DataFrame = field(repr=False)
-    # What the world was generated from -- a digest of config, seed, generator source and
-    # package version -- when it came from the world cache (simulator.cache), else None.
-    # Lessons cache their results on disk under it.
-    fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in TABLES}

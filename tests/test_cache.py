@@ -4,6 +4,7 @@ changes; a lesson's results are reused for the same world and code and recompute
 from __future__ import annotations
 
 import ast
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import simulator.cache as cache
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FRAUDWORLD_DATA", str(tmp_path))
+    monkeypatch.delenv("FRAUDWORLD_RESULTS", raising=False)
     return tmp_path
 
 
@@ -120,7 +122,7 @@ def test_a_code_change_invalidates_the_results(data_dir, results_dir, monkeypatc
     calls = []
     results = counted(calls)
     results(cache.load_world("small", 3))
-    monkeypatch.setattr(cache, "code_fingerprint", lambda: "1" * 64)
+    monkeypatch.setattr(cache, "LESSON_CODE", "1" * 64)
     results(cache.load_world("small", 3))
     results(cache.load_world("small", 3))
     assert len(calls) == 2
@@ -132,11 +134,31 @@ def test_a_world_not_from_the_cache_is_never_stored(data_dir, results_dir):
     calls = []
     results = counted(calls)
     world = simulator.generate(simulator.preset("small"), seed=3)
-    assert world.fingerprint is None
     results(world)
     results(world)
     results(simulator.generate(simulator.preset("small"), seed=3))
     assert len(calls) == 2 and not results_dir.exists()
+
+
+def test_a_changed_copy_of_a_cached_world_is_computed_not_read(data_dir, results_dir):
+    calls = []
+    results = counted(calls)
+    world = cache.load_world("small", 3)
+    results(world)
+    fewer = dataclasses.replace(world, transactions=world.transactions.iloc[1:])
+    assert results(fewer)["transactions"] == len(world.transactions) - 1
+    assert len(calls) == 2 and len(list(results_dir.rglob("*.pkl"))) == 1
+
+
+def test_a_cache_that_cannot_be_written_is_skipped_with_a_warning(data_dir, monkeypatch):
+    blocker = data_dir / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("FRAUDWORLD_RESULTS", str(blocker / "results"))
+    calls = []
+    results = counted(calls)
+    with pytest.warns(UserWarning, match="lesson results cache: .*computing without it"):
+        value = results(cache.load_world("small", 3))
+    assert len(calls) == 1 and value["transactions"] > 0
 
 
 def test_the_code_fingerprint_follows_lesson_code_not_plots(tmp_path):
@@ -159,12 +181,24 @@ def lesson_imports(name: str) -> set[str]:
             continue
         seen.add(path)
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level and node.module:
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                target = base.joinpath(*node.module.split("."))
-                todo.append(target / "__init__.py" if target.is_dir() else target.with_suffix(".py"))
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "simulator" for a in node.names):
+                todo += [root.joinpath(*a.name.split(".")[1:]).with_suffix(".py") for a in node.names
+                         if a.name.startswith("simulator.")]
+            if not (isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("simulator"))):
+                continue
+            base = path.parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            parts = (node.module or "").split(".") if node.module else []
+            if not node.level:  # from simulator.x import y
+                base, parts = root, parts[1:]
+            target = base.joinpath(*parts)
+            candidates = [target] + [target / a.name for a in node.names]  # `from . import x` imports modules
+            for c in candidates:
+                if c.is_dir():
+                    todo.append(c / "__init__.py")
+                elif c.with_suffix(".py").exists():
+                    todo.append(c.with_suffix(".py"))
     return {str(p.relative_to(root)) for p in seen}
 
 

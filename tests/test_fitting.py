@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
 import simulator
 import simulator.model as model
 from simulator.pipelines import CORRECT, NAIVE, build_training_set
@@ -34,15 +37,28 @@ def test_background_fits_give_the_models_fitted_one_by_one(tables, monkeypatch):
     np.testing.assert_array_equal(inline.result().score(tables[0]), alone[0])
 
 
-def test_each_background_fit_uses_one_openmp_thread(tables, monkeypatch):
-    seen = []
-    real = model.fit
+PINNED = """
+import json
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+import simulator, simulator.model as model
+from simulator.pipelines import CORRECT, build_training_set
+world = simulator.generate(simulator.preset("small"), seed=4)
+table = build_training_set(world, start="2026-01-10", end="2026-01-30", switches=CORRECT.but(label_maturity_days=None))
+seen, real = [], model.fit
+def recording(table, **kwargs):
+    seen.append(_openmp_effective_n_threads())
+    return real(table, **kwargs)
+model.fit = recording
+model.FIT_THREADS = 2
+for f in [model.fit_in_background(table) for _ in range(2)]:
+    f.result()
+print(json.dumps({"here": _openmp_effective_n_threads(), "fits": seen}))
+"""
 
-    def recording(table, **kwargs):
-        seen.append(_openmp_effective_n_threads())
-        return real(table, **kwargs)
 
-    monkeypatch.setattr(model, "fit", recording)
-    for f in [model.fit_in_background(t) for t in tables[:2]]:
-        f.result()
-    assert seen == [1, 1]
+def test_each_background_fit_uses_one_openmp_thread():
+    """With OpenMP allowed two threads, a background fit still gets one (the pin is per thread)."""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", PINNED], env=env, capture_output=True, text=True, check=True)
+    threads = json.loads(out.stdout.strip().splitlines()[-1])
+    assert threads == {"here": 2, "fits": [1, 1]}

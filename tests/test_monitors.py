@@ -121,3 +121,21 @@ def test_availability_by_hour_shares_and_alerts():
     alerting = signalling.availability_alerts(shares)
     assert set(alerting["hour"]) == {pd.Timestamp("2026-04-05 19:00")}
     assert len(alerting) == len(signalling.ONLINE_FEATURES)
+
+
+def test_the_monitors_read_a_weighted_sample_as_the_rows_it_stands_for():
+    """A scored frame whose rows weigh k gives every monitor the numbers of the frame with each
+    row repeated k times: production frames are evaluation samples (negatives weigh 10)."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({"event_time": DEPLOYED + pd.to_timedelta(rng.integers(0, 28 * 24, n), "h"),
+                          "cohort": rng.choice(["mature", "growth", "promo"], n),
+                          "score": rng.random(n) ** 3, "label": rng.random(n) < 0.05})
+    weighted = frame.assign(weight=np.where(frame["label"], 1, rng.integers(1, 4, n)).astype(float))
+    replicated = frame.loc[frame.index.repeat(weighted["weight"].astype(int))].reset_index(drop=True)
+    train = table(pd.DataFrame({"cohort": ["growth"] * 100 + ["mature"] * 900}), [])
+    for monitor in (lambda f: shift.calibration_by_cohort(f),
+                    lambda f: shift.label_free_estimate(f, TIMELINE),
+                    lambda f: shift.segment_monitor(f, train, WORLD, TIMELINE),
+                    lambda f: shift.weekly_performance(f, WORLD, TIMELINE)):
+        pd.testing.assert_frame_equal(monitor(weighted), monitor(replicated), check_dtype=False)

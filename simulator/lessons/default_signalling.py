@@ -181,6 +181,9 @@ def availability_by_hour(world: World, start=None, end=None) -> pd.DataFrame:
     for name in ONLINE_FEATURES:
         status = by_txn_id(world.serving_log, tx["txn_id"].to_numpy(), [f"{name}_status"]).iloc[:, 0]
         code = pd.Categorical(status, categories=list(STATUSES)).codes.astype(np.int64)
+        if (code < 0).any():
+            raise ValueError(f"serving_log: {int((code < 0).sum())} purchases have no {name}_status; "
+                             f"expected one of {STATUSES} for every purchase")
         counts = np.bincount(hour * len(STATUSES) + code, minlength=len(hours) * len(STATUSES))
         counts = counts.reshape(len(hours), len(STATUSES))
         shares = pd.DataFrame(counts / counts.sum(axis=1, keepdims=True), columns=list(STATUSES))

@@ -33,6 +33,7 @@ RETRAINED = "with context, retrained monthly"
 RETRAIN_SWITCHES = CORRECT.but(label_maturity_days=14)
 RETRAIN_SPAN_DAYS = 90
 MONTH = pd.Timedelta(days=30)
+WEEK = pd.Timedelta(days=7)
 KS_ALERT = 0.05
 MIX_ALERT = 0.10  # segment monitor: change of the new cohorts' share of purchases vs training
 CALIBRATION_ALERT = 1.5  # segment monitor: observed / predicted fraud of a group
@@ -46,8 +47,13 @@ def cohort_group(world: World, cohort: pd.Series) -> np.ndarray:
 
 
 def production_month(frame: pd.DataFrame, timeline: Timeline) -> np.ndarray:
-    """0, 1, 2, ...: whole 30-day months since deployment."""
+    """0, 1, 2, ...: whole 30-day months of ``event_time`` since deployment."""
     return ((frame["event_time"] - timeline.extracted_at) // MONTH).to_numpy()
+
+
+def production_week(frame: pd.DataFrame, timeline: Timeline) -> np.ndarray:
+    """0, 1, 2, ...: whole weeks of ``event_time`` since deployment."""
+    return ((frame["event_time"] - timeline.extracted_at) // WEEK).to_numpy()
 
 
 def cohort_marginals(world: World, start, end) -> pd.DataFrame:
@@ -96,7 +102,7 @@ def feature_ks_by_period(train: ModelTable, production: ModelTable, period: np.n
 
 def weekly_performance(frame: pd.DataFrame, world: World, timeline: Timeline) -> pd.DataFrame:
     """Per production week: recall/precision at a weekly 1% alert budget, ROC AUC, new-cohort share."""
-    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).rename("week")
+    week = production_week(frame, timeline)
     per = metrics_by(frame.assign(week=week), "week", per_group_budget=True)
     new = weighted_means(frame.assign(week=week, new=cohort_group(world, frame["cohort"]) == "new"), "week", ["new"])
     return per.assign(new_cohort_share=per["week"].map(new["new"]))
@@ -105,7 +111,8 @@ def weekly_performance(frame: pd.DataFrame, world: World, timeline: Timeline) ->
 def calibration_by_cohort(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean predicted fraud probability vs observed fraud rate per cohort (eventual labels)."""
     out = weighted_means(frame, "cohort", ["score", "label"]).reset_index()
-    out = out.rename(columns={"score": "predicted", "label": "observed"}).astype({"rows": "int64"})
+    out = out.rename(columns={"score": "predicted", "label": "observed"})
+    out["rows"] = out["rows"].round().astype("int64")
     return out.assign(observed_over_predicted=out["observed"] / out["predicted"])
 
 
@@ -119,7 +126,7 @@ def segment_monitor(frame: pd.DataFrame, train: ModelTable, world: World, timeli
     when the mix moved by more than ``mix_alert`` or a group's observed fraud
     exceeds its predicted fraud by ``calibration_alert`` times.
     """
-    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    week = production_week(frame, timeline)
     group = cohort_group(world, frame["cohort"])
     base_new = float(np.mean(cohort_group(world, train.frame["cohort"]) == "new"))
     stats = frame.assign(week=week, group=group, new=group == "new")
@@ -139,7 +146,7 @@ def label_free_estimate(frame: pd.DataFrame, timeline: Timeline) -> pd.DataFrame
     flagged. That assumes P(fraud | features) did not change -- exactly what a
     population shift breaks.
     """
-    week = ((frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    week = production_week(frame, timeline)
     rows = []
     for w in np.unique(week):
         g = frame[week == w]
@@ -224,7 +231,7 @@ def results(world: World) -> Results:
     retraining = retrained_monthly(world, timeline)
     # What needs no model is computed while the models are fitted.
     traffic = production_table(world, start=timeline.extracted_at, end=timeline.production_end, switches=NAIVE)
-    week = ((traffic.frame["event_time"] - timeline.extracted_at) // pd.Timedelta(days=7)).to_numpy()
+    week = production_week(traffic.frame, timeline)
     month = production_month(traffic.frame, timeline)
     marginals = cohort_marginals(world, timeline.extracted_at, timeline.production_end)
     train = fitting.tables["behaviour only, trained once"]

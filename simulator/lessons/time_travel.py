@@ -140,7 +140,8 @@ def immature_labels(world: World, timeline: Timeline, cutoff: Experiment, *, see
     table = cutoff.table
     closed = timeline.extracted_at - pd.Timedelta(days=MATURITY_DAYS)
     early = known_fraud_as_of(table.frame, world.chargebacks, closed).to_numpy()
-    relabelled = ModelTable(table.frame.assign(label=early), table.features, table.switches)
+    relabelled = ModelTable(table.frame.assign(label=early), table.features,
+                            table.switches.but(label_maturity_days=None))
     return {IMMATURE: evaluate(IMMATURE, relabelled, cutoff.production_table, seed=seed),
             MATURE: replace(cutoff, name=MATURE)}
 
