@@ -10,6 +10,10 @@ lesson.
 Both are scored on the evaluation sample (:mod:`simulator.sample`): every
 purchase labelled fraud and a tenth of the others, with weights, the same
 purchases for every variant. Models are fitted on full tables.
+
+The model is the lessons' own unless ``model`` names another: any scikit-learn
+classifier or a factory of one (:func:`simulator.estimators.as_learner`), fitted
+and replayed the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .estimators import as_learner
 from .evaluate import frame_metrics
-from .model import Model, fit_in_background
+from .model import Learner, Model, fitted, in_background
 from .lookup import sorted_by
 from .pipelines import ModelTable, Switches, build_training_set, production_table
 from .replay import scored
@@ -92,23 +97,29 @@ def _block_training_rows(frame: pd.DataFrame, block: np.ndarray, k: int, table: 
     return ModelTable(frame[block != k], table.features, table.switches)
 
 
-def _start_cross_validation(table: ModelTable, folds: int, seed: int, sample: EvaluationSample) -> list:
-    """Start fitting one model per time block, on the other blocks' full rows; returns
-    ``(future model, the block's evaluation rows)`` per block."""
+def fit_and_score(table, seed: int, learner: Learner, *to_score: ModelTable) -> tuple[Model, list[pd.DataFrame]]:
+    """The model ``learner`` fits on ``table`` (or on the table a callable builds) and each of
+    ``to_score`` scored by it: the unit of work the fitting threads run."""
+    model = fitted(table, seed, learner)
+    return model, [scored(model, t) for t in to_score]
+
+
+def _start_cross_validation(table: ModelTable, folds: int, seed: int, sample: EvaluationSample,
+                            learner: Learner) -> list[Future]:
+    """Start fitting one model per time block, on the other blocks' full rows, and scoring the
+    block's evaluation rows with it; one future ``(model, [scored block])`` per block."""
     frame = sorted_by(table.frame, ["event_time", "txn_id"]).reset_index(drop=True)
     block = np.arange(len(frame)) * folds // len(frame)
     started = []
     for k in range(folds):
-        model = fit_in_background(partial(_block_training_rows, frame, block, k, table), seed=seed)
-        started.append((model, evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample)))
+        held = evaluation_rows(ModelTable(frame[block == k], table.features, table.switches), sample)
+        started.append(in_background(fit_and_score, partial(_block_training_rows, frame, block, k, table), seed,
+                                     learner, held))
     return started
 
 
-def _scored_blocks(started: list) -> pd.DataFrame:
-    parts = []
-    for model, held in started:
-        parts.append(scored(model.result(), held))
-    return pd.concat(parts, ignore_index=True)
+def _scored_blocks(started: list[Future]) -> pd.DataFrame:
+    return pd.concat([f.result()[1][0] for f in started], ignore_index=True)
 
 
 def production_key(switches: Switches) -> tuple:
@@ -119,38 +130,39 @@ def production_key(switches: Switches) -> tuple:
 
 @dataclass(frozen=True)
 class _Fitting:
-    """An experiment whose models are being fitted (see :func:`fit_in_background`)."""
+    """An experiment whose models are being fitted and scored in the background (:func:`in_background`)."""
 
     name: str
     table: ModelTable
     production: ModelTable
-    model: Future
-    blocks: list | None
+    deployed: Future  # (model, [scored production])
+    blocks: list[Future] | None
 
     def result(self) -> Experiment:
-        model = self.model.result()
+        model, (production,) = self.deployed.result()
         offline = None if self.blocks is None else _scored_blocks(self.blocks)
-        return Experiment(self.name, self.table.switches, model, offline, scored(model, self.production),
-                          self.production, self.table)
+        return Experiment(self.name, self.table.switches, model, offline, production, self.production, self.table)
 
 
 def _start(name: str, table: ModelTable, production: ModelTable, seed: int, sample: EvaluationSample,
-           offline: bool) -> _Fitting:
-    return _Fitting(name, table, production, fit_in_background(table, seed=seed),
-                    _start_cross_validation(table, CV_FOLDS, seed, sample) if offline else None)
+           offline: bool, learner: Learner) -> _Fitting:
+    return _Fitting(name, table, production, in_background(fit_and_score, table, seed, learner, production),
+                    _start_cross_validation(table, CV_FOLDS, seed, sample, learner) if offline else None)
 
 
 def evaluate(name: str, table: ModelTable, production: ModelTable, *, seed: int = 0,
-             sample: EvaluationSample = EVALUATION, offline: bool = True) -> Experiment:
+             sample: EvaluationSample = EVALUATION, offline: bool = True, model=None) -> Experiment:
     """Deploy a model fitted on all of ``table`` and replay ``production``; with ``offline``,
-    cross-validate on ``table`` too (the offline number; skip it when nothing reads it)."""
-    return _start(name, table, production, seed, sample, offline).result()
+    cross-validate on ``table`` too (the offline number; skip it when nothing reads it).
+    ``model``: see :func:`run`."""
+    return _start(name, table, production, seed, sample, offline, as_learner(model)).result()
 
 
 def start(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
-          seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> "Started":
+          seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True, model=None) -> "Started":
     """:func:`run`, returning as soon as every table is built and every model is being fitted:
     the caller can compute what needs no model meanwhile, then call ``.result()``."""
+    learner = as_learner(model)
     timeline = timeline or Timeline.for_world(world)
     productions = {}
     fitting = []
@@ -161,7 +173,7 @@ def start(world: World, variants: Mapping[str, Switches], timeline: Timeline | N
         if key not in productions:
             productions[key] = production_table(world, start=timeline.extracted_at, end=timeline.production_end,
                                                 switches=switches, sample=sample)
-        fitting.append(_start(name, table, productions[key], seed, sample, offline))
+        fitting.append(_start(name, table, productions[key], seed, sample, offline, learner))
     return Started(fitting)
 
 
@@ -181,15 +193,18 @@ class Started:
 
 
 def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,
-        seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True) -> dict[str, Experiment]:
+        seed: int = 0, sample: EvaluationSample = EVALUATION, offline: bool = True,
+        model=None) -> dict[str, Experiment]:
     """Train and evaluate each variant on the same world and timeline.
 
     Production is replayed on the evaluation ``sample`` (the same purchases for
     every variant); production tables are built once per :func:`production_key`
     and shared. ``offline=False`` skips the cross-validation. Tables are built
-    while the previous variants' models are fitted.
+    while the previous variants' models are fitted and scored. ``model``: the
+    classifier to fit (:func:`simulator.estimators.as_learner`; default, the
+    lessons' own).
     """
-    return start(world, variants, timeline, seed=seed, sample=sample, offline=offline).result()
+    return start(world, variants, timeline, seed=seed, sample=sample, offline=offline, model=model).result()
 
 
 def offline_vs_production(experiments: Mapping[str, Experiment]) -> pd.DataFrame:

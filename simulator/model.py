@@ -9,6 +9,10 @@ Experiments fit several models; :func:`fit_in_background` fits them
 GIL), each on a single OpenMP thread, so every model is the one :func:`fit`
 gives alone, however many run at once -- and a laptop without
 ``OMP_NUM_THREADS=1`` does not oversubscribe its cores.
+
+A *learner* is what turns a training table into a :class:`Model`:
+``learner(table, seed=...)``. :func:`fit` is the lessons' learner;
+:func:`simulator.estimators.as_learner` makes one of any scikit-learn classifier.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -29,13 +33,26 @@ from .pipelines import ModelTable
 FIT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+
+
+def as_given(X: pd.DataFrame) -> pd.DataFrame:
+    """The feature frame itself, for classifiers that take a DataFrame (pipelines, encoders)."""
+    return X
+
+
 @dataclass(frozen=True)
 class Model:
-    """A fitted classifier and the feature columns (in order) it expects."""
+    """A fitted classifier, the feature columns (in order) it expects and how they reach it.
 
-    classifier: HistGradientBoostingClassifier
+    ``encode`` turns ``frame[features]`` into the classifier's input;
+    ``negative_rate`` is the share of negatives it was fitted on (1: all), so
+    its probabilities are mapped back to the full data's scale.
+    """
+
+    classifier: Any  # fitted, with predict_proba and classes_
     features: list[str]
-    negative_rate: float
+    negative_rate: float = 1.0
+    encode: Callable[[pd.DataFrame], Any] = as_given
 
     def score(self, table: ModelTable | pd.DataFrame) -> np.ndarray:
         """P(fraud) for every row of ``table``."""
@@ -43,8 +60,14 @@ class Model:
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise KeyError(f"table: lacks the model's feature columns {missing}")
-        q = self.classifier.predict_proba(design_matrix(frame[self.features]))[:, 1]
+        proba = self.classifier.predict_proba(self.encode(frame[self.features]))
+        q = np.asarray(proba, dtype=float)[:, list(self.classifier.classes_).index(True)]
+        if self.negative_rate == 1:
+            return q
         return self.negative_rate * q / (self.negative_rate * q + 1 - q)
+
+
+Learner = Callable[..., Model]  # learner(table, seed=...) -> a Model fitted on the table
 
 
 def design_matrix(X: pd.DataFrame) -> np.ndarray:
@@ -75,31 +98,43 @@ def fit(table: ModelTable, *, negative_rate: float = 0.1, seed: int = 0, max_ite
                                          min_samples_leaf=40, l2_regularization=1.0, early_stopping=False,
                                          categorical_features=categorical or None, random_state=seed)
     clf.fit(design_matrix(X), y[keep])
-    return Model(clf, list(table.features), negative_rate)
+    return Model(clf, list(table.features), negative_rate, design_matrix)
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _fit_single_threaded(table: ModelTable | Callable[[], ModelTable], seed: int) -> Model:
+def _single_threaded(work: Callable[..., Any], *args) -> Any:
     with threadpool_limits(limits=1, user_api="openmp"):
-        return fit(table() if callable(table) else table, seed=seed)
+        return work(*args)
 
 
-def fit_in_background(table: ModelTable | Callable[[], ModelTable], *, seed: int = 0) -> Future:
-    """Start fitting a model on ``table`` -- or on the table a callable builds, built in the
-    worker so that waiting tables take no memory -- and return its future :class:`Model`.
-    With ``FIT_THREADS`` at 1 the model is fitted here and now."""
+def in_background(work: Callable[..., Any], *args) -> Future:
+    """Start ``work(*args)`` in the fitting pool, on one OpenMP thread, and return its future.
+    With ``FIT_THREADS`` at 1 it runs here and now (its exception raised at ``.result()``)."""
     global _pool
     if FIT_THREADS <= 1:
         done = Future()
         try:
-            done.set_result(_fit_single_threaded(table, seed))
+            done.set_result(_single_threaded(work, *args))
         except Exception as exc:  # raised at .result(), as from the pool
             done.set_exception(exc)
         return done
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(FIT_THREADS, thread_name_prefix="fraudworld-fit")
-    return _pool.submit(_fit_single_threaded, table, seed)
+    return _pool.submit(_single_threaded, work, *args)
+
+
+def fitted(table: ModelTable | Callable[[], ModelTable], seed: int, learner: Learner | None = None) -> Model:
+    """``learner`` (default :func:`fit`) fitted on ``table``, or on the table a callable builds
+    (built here, then dropped)."""
+    return (learner or fit)(table() if callable(table) else table, seed=seed)
+
+
+def fit_in_background(table: ModelTable | Callable[[], ModelTable], *, seed: int = 0,
+                      learner: Learner | None = None) -> Future:
+    """Start fitting ``learner`` on ``table`` -- or on the table a callable builds, built in the
+    worker so that waiting tables take no memory -- and return its future :class:`Model`."""
+    return in_background(fitted, table, seed, learner)

@@ -75,8 +75,9 @@ def availability(frame: pd.DataFrame) -> np.ndarray:
     return np.where(frame[SERVED_UNAVAILABLE].to_numpy(), "unavailable", "served")
 
 
-def with_degraded_mode(main: Experiment, fallback: Experiment) -> pd.DataFrame:
-    """Production with a degraded mode: the fallback model where online features were unavailable.
+def with_degraded_mode(main: pd.DataFrame, fallback: pd.DataFrame) -> pd.DataFrame:
+    """Production with a degraded mode: the ``fallback`` model's scores where online features were
+    unavailable, the ``main`` model's elsewhere (two scored frames of the same purchases).
 
     The main model keeps scoring whenever the online service answered (a 0
     for "no history" means the same in training and serving); when a request
@@ -86,16 +87,15 @@ def with_degraded_mode(main: Experiment, fallback: Experiment) -> pd.DataFrame:
     the review budget -- the top 1% of each -- so the fallback's blunter
     scores do not lose the whole queue to the main model's sharper ones.
     """
-    prod = main.production
-    if not prod["txn_id"].equals(fallback.production["txn_id"]):
+    if not main["txn_id"].equals(fallback["txn_id"]):
         raise ValueError("fallback: scored a different set of purchases than the main model")
-    down = prod[SERVED_UNAVAILABLE].to_numpy()
-    score = np.where(down, fallback.production["score"].to_numpy(), prod["score"].to_numpy())
-    weight = prod[WEIGHT].to_numpy()
+    down = main[SERVED_UNAVAILABLE].to_numpy()
+    score = np.where(down, fallback["score"].to_numpy(), main["score"].to_numpy())
+    weight = main[WEIGHT].to_numpy()
     flagged = np.zeros(len(score), dtype=bool)
     for mode in (down, ~down):
         flagged[mode] = score[mode] >= threshold_at_alert_rate(score[mode], weight=weight[mode])
-    return prod.assign(score=score, **{FLAGGED: flagged})
+    return main.assign(score=score, **{FLAGGED: flagged})
 
 
 def recall_by_availability(experiments: dict[str, Experiment]) -> pd.DataFrame:
@@ -106,8 +106,8 @@ def recall_by_availability(experiments: dict[str, Experiment]) -> pd.DataFrame:
     """
     frames = {name: e.production for name, e in experiments.items()}
     if "zero fill" in experiments and "degraded-mode model (no online features)" in experiments:
-        frames[DEGRADED] = with_degraded_mode(experiments["zero fill"],
-                                              experiments["degraded-mode model (no online features)"])
+        frames[DEGRADED] = with_degraded_mode(experiments["zero fill"].production,
+                                              experiments["degraded-mode model (no online features)"].production)
     rows = []
     for name, prod in frames.items():
         per = metrics_by(prod.assign(availability=availability(prod)), "availability").set_index("availability")
@@ -237,7 +237,7 @@ def results(world: World) -> Results:
     experiments = run(world, VARIANTS, timeline, offline=False)
     naive_table = experiments["zero fill"].table
     zero = experiments["zero fill"].production
-    fixed = with_degraded_mode(experiments["zero fill"], experiments["degraded-mode model (no online features)"])
+    fixed = with_degraded_mode(zero, experiments["degraded-mode model (no online features)"].production)
     nan = experiments["NaN, NaN-aware trees"]
     return Results(fraud_rate_by_value(naive_table), who_is_zero(naive_table),
                    recall_by_availability(experiments), slipped_through(world, zero),

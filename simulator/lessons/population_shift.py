@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..cache import cached_results
 from ..drift import Reference, ks_statistic
+from ..estimators import as_learner
 from ..evaluate import checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate, weighted_means, weights_of
 from ..experiment import Timeline, start
 from ..model import fit_in_background
@@ -160,22 +161,24 @@ def label_free_estimate(frame: pd.DataFrame, timeline: Timeline) -> pd.DataFrame
 
 def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = RETRAIN_SWITCHES,
                       span_days: int = RETRAIN_SPAN_DAYS, seed: int = 0,
-                      sample: EvaluationSample = EVALUATION) -> "Retraining":
+                      sample: EvaluationSample = EVALUATION, model=None) -> "Retraining":
     """Recency-aware retraining: at each production month's start, retrain on the latest matured labels.
 
     Month ``m`` is scored by a model extracted at its first day, trained on
     the ``span_days`` before it (never before the features' warm-up) with the
     ``switches``' maturity cutoff. Returns as soon as the models are being
     fitted; ``.result()`` gives the scored production rows (the evaluation
-    ``sample``, with weights).
+    ``sample``, with weights). ``model``: the classifier to fit (default, the lessons' own; see
+    :func:`simulator.estimators.as_learner`).
     """
+    learner = as_learner(model)
     months = []
     start = timeline.extracted_at
     while start < timeline.production_end:
         end = min(start + MONTH, timeline.production_end)
         table = partial(build_training_set, world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
                         end=start, switches=switches)  # built where it is fitted, then dropped
-        months.append((start, end, fit_in_background(table, seed=seed)))
+        months.append((start, end, fit_in_background(table, seed=seed, learner=learner)))
         start = end
     return Retraining(world, switches, sample, months)
 

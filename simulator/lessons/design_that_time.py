@@ -1,0 +1,272 @@
+"""Lesson 4 (the capstone) -- design that time: all three failures at once, and each one's share.
+
+Lessons 1-3 each get one decision wrong with the others right, so each gap has
+one cause. Here every combination of the four decisions they teach is built
+and replayed on one world -- the *grid*, 2**4 variants of the training-set
+builder:
+
+``point_in_time``      nightly features as of ``available_at`` (else: the snapshot of the same date)
+``label_maturity``     only purchases ``MATURITY_DAYS`` old at extraction (else: every purchase, labels as known)
+``explicit_missing``   absence kept explicit and trained on the features production served, outages
+                       included (else: zero-filled, trained on features recomputed afterwards)
+``context``            who the buyer is (tenure, cohort, region, channel) is a feature (else: behaviour only)
+
+Each variant is extracted and deployed at the timeline's ``extracted_at``,
+cross-validated offline on three time blocks of its training table and
+replayed on the first :data:`PRODUCTION_DAYS` days after deployment with
+features as served and eventual labels. Each switch's contribution is its
+Shapley value over the grid: the average change from turning it on, over all
+orders in which the four could be turned on.
+
+Beside the grid, the two deployment fixes the lessons teach, on the
+all-correct builder: lesson 2's degraded-mode fallback (a model without online
+features for purchases whose online features came back unavailable) and
+lesson 3's monthly retraining on the labels known then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..cache import cached_results
+from ..evaluate import checkpoint_table, frame_metrics, metrics_by
+from ..experiment import Experiment, Timeline, start
+from ..pipelines import CORRECT, NAIVE, SERVED_UNAVAILABLE, Switches
+from ..sample import EVALUATION
+from ..world import World
+from . import population_shift
+from .default_signalling import with_degraded_mode
+from .time_travel import MATURITY_DAYS
+
+# The grid's axes, in the order the lessons teach them, and what each looks like set right.
+SWITCHES = ("point_in_time", "label_maturity", "explicit_missing", "context")
+SET_RIGHT = {
+    "point_in_time": dict(point_in_time=True),
+    "label_maturity": dict(label_maturity_days=float(MATURITY_DAYS)),
+    "explicit_missing": dict(missing=CORRECT.missing, online_source=CORRECT.online_source),
+    "context": dict(context_features=True),
+}
+LABELS = {"point_in_time": "point-in-time joins", "label_maturity": "mature labels",
+          "explicit_missing": "explicit missing values", "context": "context features"}
+ALL_NAIVE, ALL_CORRECT = "all naive", "all correct"
+# Lesson 1 judged the first 30 days (before arriving cohorts move every metric), lesson 3 three
+# months (by the third even a retrained model loses recall no pipeline wins back). Two months
+# hold all three failures: the leak and the outages from day one, the cohorts by the second month.
+PRODUCTION_DAYS = 60
+FALLBACK = "all correct + degraded-mode fallback"
+RETRAINED = "all correct, retrained monthly + fallback"
+METRICS = ("roc_auc", "pr_auc", "recall_at_alert")
+
+
+def switches_for(on: dict[str, bool] | tuple[bool, ...]) -> Switches:
+    """The builder's switches with the decisions in ``on`` set right and the others naive."""
+    on = dict(zip(SWITCHES, on)) if isinstance(on, tuple) else on
+    unknown = sorted(set(on) - set(SWITCHES))
+    if unknown:
+        raise ValueError(f"on: unknown switches {unknown}; the grid's switches are {SWITCHES}")
+    changes = {}
+    for name in SWITCHES:
+        if on.get(name, False):
+            changes.update(SET_RIGHT[name])
+    return NAIVE.but(**changes)
+
+
+def variant_name(on: tuple[bool, ...]) -> str:
+    """``'all naive'``, ``'all correct'`` or the decisions set right, joined by ``' + '``."""
+    if not any(on):
+        return ALL_NAIVE
+    if all(on):
+        return ALL_CORRECT
+    return " + ".join(LABELS[s] for s, o in zip(SWITCHES, on) if o)
+
+
+GRID: dict[str, Switches] = {variant_name(on): switches_for(on)
+                             for on in itertools.product((False, True), repeat=len(SWITCHES))}
+CELLS: dict[str, tuple[bool, ...]] = {variant_name(on): on
+                                      for on in itertools.product((False, True), repeat=len(SWITCHES))}
+
+
+def production_timeline(world: World) -> Timeline:
+    """The default timeline with production cut to its first :data:`PRODUCTION_DAYS` days."""
+    return Timeline.for_world(world).first_days_of_production(PRODUCTION_DAYS)
+
+
+def grid_table(experiments: dict[str, Experiment]) -> pd.DataFrame:
+    """One row per variant and setting (offline, production): its four switches and its metrics."""
+    rows = []
+    for name, e in experiments.items():
+        on = dict(zip(SWITCHES, CELLS[name]))
+        for setting, frame in (("offline", e.offline), ("production", e.production)):
+            rows.append({"variant": name, **on, "setting": setting, **frame_metrics(frame)})
+    return pd.DataFrame(rows)
+
+
+def gaps(grid: pd.DataFrame, metric: str = "recall_at_alert") -> pd.DataFrame:
+    """Per variant: the four switches, offline and production ``metric`` and their ``gap``."""
+    wide = grid.pivot_table(index=["variant", *SWITCHES], columns="setting", values=metric).reset_index()
+    wide.columns.name = None
+    return wide.assign(gap=wide["offline"] - wide["production"])
+
+
+def _values(frame: pd.DataFrame, column: str) -> dict[tuple[bool, ...], float]:
+    cells = {tuple(bool(v) for v in key): value
+             for key, value in frame.set_index(list(SWITCHES))[column].items()}
+    expected = set(itertools.product((False, True), repeat=len(SWITCHES)))
+    if set(cells) != expected:
+        raise ValueError(f"grid: has {len(cells)} distinct cells; Shapley values need all {len(expected)}")
+    return cells
+
+
+def shapley(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Each switch's Shapley value for ``column`` over the full grid in ``frame``.
+
+    The change in ``column`` from turning the switch on, averaged over every
+    order of turning the four on (each subset ``S`` of the others weighted
+    ``|S|! (n-|S|-1)! / n!``). They sum to all-correct minus all-naive.
+    """
+    value = _values(frame, column)
+    n = len(SWITCHES)
+    out = {}
+    for i, name in enumerate(SWITCHES):
+        total = 0.0
+        for cell in value:
+            if cell[i]:
+                continue
+            k = sum(cell)
+            weight = math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+            total += weight * (value[cell[:i] + (True,) + cell[i + 1:]] - value[cell])
+        out[name] = total
+    return pd.Series(out, name=column)
+
+
+def interactions(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Where a switch matters more when another one is wrong, measured on the grid.
+
+    For each pair: the change in ``column`` from turning ``switch`` on, averaged
+    over the two remaining switches, with ``other`` wrong and with it right.
+    """
+    value = _values(frame, column)
+    rows = []
+    for i, j in itertools.permutations(range(len(SWITCHES)), 2):
+        effect = {False: [], True: []}
+        for cell in value:
+            if not cell[i]:
+                effect[cell[j]].append(value[cell[:i] + (True,) + cell[i + 1:]] - value[cell])
+        wrong, right = np.mean(effect[False]), np.mean(effect[True])
+        rows.append({"switch": SWITCHES[i], "other": SWITCHES[j], "effect_when_other_wrong": wrong,
+                     "effect_when_other_right": right, "difference": wrong - right})
+    return pd.DataFrame(rows)
+
+
+def path(gap_table: pd.DataFrame) -> pd.DataFrame:
+    """From all naive to all correct, one decision at a time in the lessons' order."""
+    rows = []
+    for k in range(len(SWITCHES) + 1):
+        cell = tuple(i < k for i in range(len(SWITCHES)))
+        row = gap_table.set_index(list(SWITCHES)).loc[cell]
+        rows.append({"step": "all naive" if k == 0 else f"+ {LABELS[SWITCHES[k - 1]]}", "variant": row["variant"],
+                     "offline": row["offline"], "production": row["production"], "gap": row["gap"]})
+    return pd.DataFrame(rows)
+
+
+def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
+    """Recall@1% per strategy and production month (each month its own budget)."""
+    return population_shift.monthly_recall(frames, timeline)
+
+
+def unavailable_recall(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Recall@1% on purchases whose online features were served vs came back unavailable."""
+    rows = []
+    for name, frame in frames.items():
+        by = metrics_by(frame.assign(availability=np.where(frame[SERVED_UNAVAILABLE], "unavailable", "served")),
+                        "availability").set_index("availability")["recall_at_alert"]
+        rows.append({"strategy": name, "recall_served": by["served"], "recall_unavailable": by["unavailable"]})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything the capstone measures on one world (tidy tables; see each function)."""
+
+    grid: pd.DataFrame  # grid_table: variant x setting -> switches and metrics
+    gaps: pd.DataFrame  # gaps of recall@1%
+    shapley: pd.DataFrame  # switch x target (gap, production) -> contribution
+    interactions: pd.DataFrame  # of production recall@1%
+    path: pd.DataFrame
+    beside: pd.DataFrame  # production recall@1% of the deployment fixes beside the grid
+    monthly: pd.DataFrame  # recall@1% per production month: all naive, all correct, the full design
+    unavailable: pd.DataFrame  # recall@1% served vs unavailable: all naive, all correct, with fallback
+
+
+def contributions(gap_table: pd.DataFrame) -> pd.DataFrame:
+    """Shapley values of each switch for the recall@1% gap and for production recall@1%."""
+    return pd.concat([shapley(gap_table, "gap").rename("contribution").to_frame().assign(target="gap"),
+                      shapley(gap_table, "production").rename("contribution").to_frame().assign(target="production")]
+                     ).rename_axis("switch").reset_index()
+
+
+def run_grid(world: World, *, model=None, variants: dict[str, Switches] | None = None, seed: int = 0,
+             timeline: Timeline | None = None) -> dict[str, Experiment]:
+    """Every variant (default: the :data:`GRID`) built, cross-validated and replayed on ``world``.
+
+    ``model``: the classifier to fit instead of the lessons' own (any scikit-learn
+    classifier or a factory; :func:`simulator.estimators.as_learner`).
+    """
+    variants = GRID if variants is None else variants
+    return start(world, variants, timeline or production_timeline(world), seed=seed, model=model).result()
+
+
+@cached_results
+def results(world: World) -> Results:
+    """Run the capstone on ``world``: the grid and the fixes beside it (cached per world)."""
+    timeline = production_timeline(world)
+    grid_fitting = start(world, GRID, timeline)
+    fallback_fitting = start(world, {"fallback": CORRECT.but(online_source="none")}, timeline, offline=False)
+    retrained = {s: population_shift.retrained_monthly(world, timeline, switches=s, sample=EVALUATION)
+                 for s in (population_shift.RETRAIN_SWITCHES, population_shift.RETRAIN_SWITCHES.but(online_source="none"))}
+    experiments = grid_fitting.result()
+    fallback = fallback_fitting.result()["fallback"].production
+    main_retrained, fallback_retrained = (r.result() for r in retrained.values())
+    table = grid_table(experiments)
+    gap_table = gaps(table)
+    naive, correct = experiments[ALL_NAIVE].production, experiments[ALL_CORRECT].production
+    frames = {ALL_NAIVE: naive, ALL_CORRECT: correct, FALLBACK: with_degraded_mode(correct, fallback),
+              RETRAINED: with_degraded_mode(main_retrained, fallback_retrained)}
+    beside = pd.DataFrame([{"strategy": name, **{m: frame_metrics(f)[m] for m in METRICS}}
+                           for name, f in frames.items()])
+    return Results(table, gap_table, contributions(gap_table), interactions(gap_table, "production"),
+                   path(gap_table), beside, monthly_recall({n: frames[n] for n in (ALL_NAIVE, ALL_CORRECT, RETRAINED)},
+                                                           timeline), unavailable_recall(frames))
+
+
+# Over two months even the all-correct pipeline's production recall falls below its offline
+# number: prevalence rises and the mix moves to new-account fraud that is reported slowly, which
+# no offline number foresees (lesson 3 measures the part no fix wins back). Calibrated on seeds
+# 0-2 at 0.045-0.067; the naive gap is seven to ten times as large.
+CORRECT_GAP = 0.10
+GAP_RATIO = 4.0
+# The label-maturity switch moves the gap by about +-0.02 either way when the leak is on, so the
+# all-naive gap is the grid's largest only up to that.
+LARGEST_GAP_SLACK = 0.03
+
+
+def signature(r: Results) -> pd.DataFrame:
+    """The capstone's measured signature: the naive gap, the correct pipeline's honesty, and each
+    decision's share of production recall."""
+    g = r.gaps.set_index("variant")
+    naive, correct = g.loc[ALL_NAIVE], g.loc[ALL_CORRECT]
+    production = r.shapley[r.shapley["target"] == "production"].set_index("switch")["contribution"]
+    return checkpoint_table([
+        ("all naive: offline minus production recall@1%", naive["gap"], ">=", 0.2),
+        ("largest gap in the grid minus the all-naive gap", g["gap"].max() - naive["gap"], "<=", LARGEST_GAP_SLACK),
+        ("all correct: |offline minus production| recall@1%", abs(correct["gap"]), "<=", CORRECT_GAP),
+        ("all-naive gap over the all-correct gap", naive["gap"] / abs(correct["gap"]), ">=", GAP_RATIO),
+        ("production recall@1%: all correct minus all naive", correct["production"] - naive["production"], ">=", 0.1),
+        *[(f"Shapley value for production recall@1%: {LABELS[s]}", production[s], ">=", 0.0)
+          for s in ("point_in_time", "explicit_missing", "context")],
+    ])
