@@ -21,7 +21,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -188,8 +188,13 @@ class Started:
         """Each variant's training table (built already)."""
         return {f.name: f.table for f in self.fitting}
 
+    def each(self) -> Iterator[Experiment]:
+        """Each experiment as soon as its models are done, in the order started (the caller's work on
+        one overlaps the fitting of the next)."""
+        return (f.result() for f in self.fitting)
+
     def result(self) -> dict[str, Experiment]:
-        return {f.name: f.result() for f in self.fitting}
+        return {e.name: e for e in self.each()}
 
 
 def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | None = None, *,

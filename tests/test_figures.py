@@ -211,3 +211,14 @@ def test_main_lists_the_figures_without_drawing(small_loader, capsys):
     assert figures.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in figures.FIGURES) and small_loader == []
+    assert "04_where_the_gap_comes_from" in out and "seeds 0, 1, 2" in out
+
+
+def test_main_hands_a_figure_across_seeds_one_world_per_seed(tmp_path, monkeypatch, small_loader, capsys):
+    seen = []
+    entry = figures.Entry(lambda *worlds: seen.append(worlds) or "# Markdown\n", more_seeds=(1, 2))
+    monkeypatch.setitem(figures.FIGURES, "04_test_page", entry)
+    assert figures.main(["--only", "04_test_page", "--out", str(tmp_path)]) == 0
+    assert small_loader == [("default", 0), ("default", 1), ("default", 2)] and len(seen[0]) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["04_test_page.md"], "Markdown is saved as .md, nothing half-written"
+    assert (tmp_path / "04_test_page.md").read_text() == "# Markdown\n"

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 import simulator
 from simulator import figures
+from simulator.lessons import design_that_time
 from simulator.plots import default_signalling as signalling_plots
 from simulator.plots import population_shift as shift_plots
 from simulator.plots import time_travel as travel_plots
@@ -33,14 +34,20 @@ def lesson_world_seed0() -> simulator.World:
 
 
 def test_every_lesson_has_its_figures():
-    assert {name[:2] for name in LESSONS} == {"01", "02", "03"}
+    assert {name[:2] for name in LESSONS} == {"01", "02", "03", "04"}
     for name in LESSONS:  # ``--list`` names the plotting function, not an anonymous wrapper
-        assert figures.FIGURES[name].function.__qualname__.startswith("plot_"), name
+        assert figures.FIGURES[name].function.__qualname__.startswith(("plot_", "capstone_")), name
 
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_every_lesson_figure_draws_on_the_lesson_world(lesson_world_seed0, name):
-    assert_figure_states_its_lesson(figures.FIGURES[name].function(lesson_world_seed0), name)
+    drawn = figures.FIGURES[name].function(lesson_world_seed0)
+    if isinstance(drawn, str):  # the capstone's checklist: a question per failure, each with its measured cost
+        assert drawn.startswith("# ") and drawn.count("\n## ") == 3, drawn
+        assert all(f"**{label}**" in drawn for label in design_that_time.LABELS.values())
+        assert "(seed 0)" in drawn, "costs quoted with the seed they were measured on"
+    else:
+        assert_figure_states_its_lesson(drawn, name)
 
 
 def test_lesson_figure_passes_the_named_fields_or_the_whole_results():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.cache import load_world
-from simulator.lessons import default_signalling, population_shift, time_travel
+from simulator.lessons import default_signalling, design_that_time, population_shift, time_travel
 
 SEEDS = (1, 2)
 
@@ -41,3 +41,9 @@ class TestDefaultSignalling:
 class TestPopulationShift:
     def test_signature_holds(self, seed):
         assert_signature_holds(population_shift, seed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+class TestDesignThatTime:
+    def test_signature_holds(self, seed):
+        assert_signature_holds(design_that_time, seed)

@@ -25,6 +25,7 @@ def _bars(ax, values: pd.DataFrame, *, sign: float, xlabel: str, title: str) -> 
                     xy=(max(v, hi, 0), yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [lesson.LABELS[n] for n in names])
+    ax.set_ylabel("decision set right")
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     lo, hi = min(0, per_seed.min().min()), max(0, per_seed.max().max())
@@ -62,6 +63,7 @@ def plot_where_the_gap_comes_from(shapley: pd.DataFrame, path: pd.DataFrame, bes
         c.set_ylim(0, 1)
         style.percent_axis(c)
         c.set_ylabel("recall@1%")
+        c.set_xlabel("the pipeline, one decision set right at a time")
         c.set_title(f"(c) from all naive to all correct (seed {seeds[0]})")
         c.legend(loc="upper right", fontsize=8)
         naive, correct = path.iloc[0], path.iloc[-1]
