@@ -27,7 +27,7 @@ machines and moments by.
 
 Run with (``make bench-lessons``)::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_lessons.py [--modes stages,notebooks,figures] [--repeat N]
+    OMP_NUM_THREADS=1 python benchmarks/bench_lessons.py [--modes stages,notebooks,figures] [--repeat N] [--lessons 4]
         [--json out.json]
 """
 
@@ -47,7 +47,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSONS = {"1": "time_travel", "2": "default_signalling", "3": "population_shift"}
+LESSONS = {"1": "time_travel", "2": "default_signalling", "3": "population_shift", "4": "design_that_time"}
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 STAGES_WORKER = r"""
@@ -88,24 +88,22 @@ if profiler:
             if f.endswith(file) and n == function:
                 total += ct if via is None else sum(v[3] for (_, _, cn), v in callers.items() if cn == via)
         return total
-    cv_fits = cum("model.py", "fit_in_background", via="_start_cross_validation")
-    cv_scoring = cum("replay.py", "scored", via="_scored_blocks")
+    cross_validation = cum("model.py", "in_background", via="_start_cross_validation")  # fits + scoring
+    built_in_workers = cum("pipelines.py", "build_training_set", via="fitted")  # a table, not a fit
     out.update({
         "training_tables": cum("pipelines.py", "build_training_set"),
         "production_tables": cum("pipelines.py", "production_table"),
-        "cross_validation": cv_fits + cv_scoring,
-        # (a table built where it is fitted counts as a table, not as a fit)
-        "fit": cum("model.py", "fit_in_background") - cv_fits
-               - cum("pipelines.py", "build_training_set", via="_fit_single_threaded"),
-        "scoring": cum("replay.py", "scored") - cv_scoring,
+        "cross_validation": cross_validation,
+        "other_fits_and_scoring": cum("model.py", "fitted") + cum("replay.py", "scored") - cross_validation
+                                  - built_in_workers,
     })
     out["metrics_and_monitors"] = total - sum(out[k] for k in ("training_tables", "production_tables",
-                                                                 "cross_validation", "fit", "scoring"))
+                                                                 "cross_validation", "other_fits_and_scoring"))
 print(json.dumps(out))
 """
 
-STAGE_COLUMNS = ("world_load", "training_tables", "production_tables", "cross_validation", "fit", "scoring",
-                 "metrics_and_monitors", "plotting")
+STAGE_COLUMNS = ("world_load", "training_tables", "production_tables", "cross_validation",
+                 "other_fits_and_scoring", "metrics_and_monitors", "plotting")
 
 
 def environment(**extra: str) -> dict:
@@ -245,7 +243,16 @@ def main(argv=None) -> None:
     p.add_argument("--modes", default="stages,notebooks,figures", help="stages, notebooks and/or figures")
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best time, largest peak)")
     p.add_argument("--json", type=Path, default=None, help="also write the measurements as JSON here")
+    p.add_argument("--lessons", default=None, help="only these lessons' stages and notebooks, e.g. 4 or 0,4")
     args = p.parse_args(argv)
+    if args.lessons is not None:
+        chosen = {n.strip() for n in args.lessons.split(",")}
+        unknown = sorted(chosen - {"0", *LESSONS})
+        if unknown:
+            p.error(f"--lessons: unknown lesson {', '.join(unknown)}; allowed: 0, {', '.join(LESSONS)}")
+        for number in set(LESSONS) - chosen:
+            del LESSONS[number]
+        NOTEBOOKS[:] = [path for path in NOTEBOOKS if path.name[1] in chosen and path.name[0] == "0"]
     modes = [m.strip() for m in args.modes.split(",")]
     unknown = [m for m in modes if m not in ("stages", "notebooks", "figures")]
     if unknown:

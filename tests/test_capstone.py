@@ -25,6 +25,7 @@ import simulator
 from simulator.estimators import ModelError, as_learner
 from simulator.experiment import Timeline, run
 from simulator.lessons import design_that_time as capstone
+from simulator.paths import ROOT
 from simulator.pipelines import CORRECT, NAIVE, build_training_set
 
 CELLS = list(itertools.product((False, True), repeat=len(capstone.SWITCHES)))
@@ -177,3 +178,14 @@ def test_missing_values_a_model_cannot_take_are_named(world, timeline):
 def test_a_failing_fit_in_the_background_surfaces_as_the_named_error(world, timeline):
     with pytest.raises(ModelError, match="LogisticRegression failed to fit"):
         run(world, {"bad": CORRECT}, timeline, model=LogisticRegression(), offline=False)
+
+
+def test_the_readmes_own_model_example_runs_as_written():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Your own model in the replay"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    exposure = namespace["capstone"].exposure(namespace["gaps"])
+    assert list(exposure["decision"]) == [capstone.LABELS[s] for s in capstone.FAILURES]
+    assert np.isfinite(exposure[["production_recall_lost", "gap_added"]].to_numpy()).all()
