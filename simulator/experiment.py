@@ -30,7 +30,7 @@ from .estimators import as_learner
 from .evaluate import frame_metrics
 from .model import Learner, Model, fitted, in_background
 from .lookup import sorted_by
-from .pipelines import ModelTable, Switches, build_training_set, production_table
+from .pipelines import ModelTable, Switches, build_training_set, production_table, without_context
 from .replay import scored
 from .sample import EVALUATION, WEIGHT, EvaluationSample
 from .world import World
@@ -94,7 +94,8 @@ def evaluation_rows(table: ModelTable, sample: EvaluationSample) -> ModelTable:
 
 
 def _block_training_rows(frame: pd.DataFrame, block: np.ndarray, k: int, table: ModelTable) -> ModelTable:
-    return ModelTable(frame[block != k], table.features, table.switches)
+    """The other blocks' rows, with only what a learner reads (features and labels)."""
+    return ModelTable(frame.loc[block != k, [*table.features, "label"]], table.features, table.switches)
 
 
 def fit_and_score(table, seed: int, learner: Learner, *to_score: ModelTable) -> tuple[Model, list[pd.DataFrame]]:
@@ -124,8 +125,23 @@ def _scored_blocks(started: list[Future]) -> pd.DataFrame:
 
 def production_key(switches: Switches) -> tuple:
     """What a production table depends on: production always serves point in time, so only
-    the ``missing`` and ``context_features`` switches and whether online features are used."""
-    return (switches.missing, switches.context_features, switches.online_source == "none")
+    the ``missing`` switch and whether online features are used (context columns are added
+    or left out of the features of one shared table)."""
+    return (switches.missing, switches.online_source == "none")
+
+
+class _SharedTables:
+    """Tables built once for the variants of one run: each is built with context features and
+    handed out without them (:func:`without_context`) to the variants that lack the switch."""
+
+    def __init__(self, build):
+        self._build, self._built = build, {}
+
+    def __call__(self, key, switches: Switches) -> ModelTable:
+        if key not in self._built:
+            self._built[key] = self._build(switches.but(context_features=True))
+        table = self._built[key]
+        return table if switches.context_features else without_context(table)
 
 
 @dataclass(frozen=True)
@@ -164,16 +180,15 @@ def start(world: World, variants: Mapping[str, Switches], timeline: Timeline | N
     the caller can compute what needs no model meanwhile, then call ``.result()``."""
     learner = as_learner(model)
     timeline = timeline or Timeline.for_world(world)
-    productions = {}
+    training = _SharedTables(lambda s: build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
+                                                          switches=s))
+    productions = _SharedTables(lambda s: production_table(world, start=timeline.extracted_at,
+                                                           end=timeline.production_end, switches=s, sample=sample))
     fitting = []
     for name, switches in variants.items():
-        table = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
-                                   switches=switches)
-        key = production_key(switches)
-        if key not in productions:
-            productions[key] = production_table(world, start=timeline.extracted_at, end=timeline.production_end,
-                                                switches=switches, sample=sample)
-        fitting.append(_start(name, table, productions[key], seed, sample, offline, learner))
+        table = training(switches.but(context_features=True), switches)
+        production = productions(production_key(switches), switches)
+        fitting.append(_start(name, table, production, seed, sample, offline, learner))
     return Started(fitting)
 
 
@@ -204,7 +219,7 @@ def run(world: World, variants: Mapping[str, Switches], timeline: Timeline | Non
 
     Production is replayed on the evaluation ``sample`` (the same purchases for
     every variant); production tables are built once per :func:`production_key`
-    and shared. ``offline=False`` skips the cross-validation. Tables are built
+    and training tables once per switches but ``context_features``, and shared. ``offline=False`` skips the cross-validation. Tables are built
     while the previous variants' models are fitted and scored. ``model``: the
     classifier to fit (:func:`simulator.estimators.as_learner`; default, the
     lessons' own).

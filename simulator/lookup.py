@@ -20,8 +20,22 @@ def order_by(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return np.lexsort(keys) if len(frame) else np.zeros(0, dtype=np.intp)
 
 
+def _in_order(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether ``frame`` is already sorted by ``columns`` (each later column breaking the ties)."""
+    tied = np.ones(max(len(frame) - 1, 0), dtype=bool)
+    for c in columns:
+        values = frame[c].to_numpy()
+        if (tied & (values[1:] < values[:-1])).any():
+            return False
+        tied &= values[1:] == values[:-1]
+    return True
+
+
 def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``frame.sort_values(columns, kind="stable")`` for integer and datetime columns (:func:`order_by`)."""
+    """``frame.sort_values(columns, kind="stable")`` for integer and datetime columns (:func:`order_by`);
+    a frame already in that order is returned as it is, uncopied."""
+    if _in_order(frame, columns) or len(frame) < 2:
+        return frame
     return frame.iloc[order_by(frame, columns)]
 
 

@@ -56,6 +56,7 @@ NIGHTLY_COLUMNS = {
 # or report in its 30-day window.
 SNAPSHOT_MAX_AGE = pd.Timedelta(hours=25)
 TRANSACTION_FEATURES = ("amount", "hour_of_day", "is_new_device")
+CONTEXT_FEATURES = ("tenure_days", "cohort_feature", "region", "channel")  # the context_features switch
 ROW_COLUMNS = ("txn_id", "user_id", "event_time", "is_fraud", "fraud_scenario", "cohort")
 # Whether the online service failed at the purchase's decision time (the serving log), whatever
 # online source the table's features come from: an analysis column, never a feature.
@@ -265,12 +266,22 @@ def model_table(world: World, rows: pd.DataFrame, labels: np.ndarray, switches: 
             "cohort_feature": rows["cohort"].array,
         })
         parts.append(context)
-        features += ["tenure_days", "cohort_feature", "region", "channel"]
+        features += list(CONTEXT_FEATURES)
     frame = pd.concat(parts, axis=1)
     frame[SERVED_UNAVAILABLE] = served_unavailable(world, rows)
     frame["label"] = np.asarray(labels, dtype=bool)
     frame[WEIGHT] = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
     return ModelTable(frame, features, switches)
+
+
+def without_context(table: ModelTable) -> ModelTable:
+    """``table`` as built with ``context_features`` off: the same rows and values, the context
+    columns kept in the frame for analysis but no longer features. (Building with context and
+    dropping it is how variants that differ only in that switch share one table.)"""
+    if not table.switches.context_features:
+        return table
+    return ModelTable(table.frame, [f for f in table.features if f not in CONTEXT_FEATURES],
+                      table.switches.but(context_features=False))
 
 
 def build_training_set(world: World, *, start, end, extracted_at=None, switches: Switches = CORRECT) -> ModelTable:

@@ -148,6 +148,11 @@ def test_sorted_by_is_pandas_sort_values():
                           "event_time": pd.Timestamp("2026-01-05") + pd.to_timedelta(rng.integers(0, 9, 200), "h")})
     pd.testing.assert_frame_equal(sorted_by(frame, ["event_time", "user_id", "txn_id"]),
                                   frame.sort_values(["event_time", "user_id", "txn_id"]))
+    ordered = frame.sort_values(["event_time", "user_id"], kind="stable")
+    assert sorted_by(ordered, ["event_time", "user_id"]) is ordered, "already in order: not copied"
+    unordered_ties = ordered.iloc[::-1].sort_values("event_time", kind="stable")  # user_id falls within ties
+    pd.testing.assert_frame_equal(sorted_by(unordered_ties, ["event_time", "user_id"]),
+                                  unordered_ties.sort_values(["event_time", "user_id"], kind="stable"))
 
 
 def test_the_calendar_date_join_is_pandas_merge_on_user_and_day(small_world):

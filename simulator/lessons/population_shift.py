@@ -21,7 +21,7 @@ from ..drift import Reference, ks_statistic
 from ..estimators import as_learner
 from ..evaluate import checkpoint_table, frame_metrics, metrics_by, threshold_at_alert_rate, weighted_means, weights_of
 from ..experiment import Timeline, start
-from ..model import fit_in_background
+from ..model import fitted, in_background
 from ..lookup import by_txn_id
 from ..pipelines import CORRECT, ModelTable, Switches, build_training_set, production_table
 from ..replay import replay
@@ -178,23 +178,25 @@ def retrained_monthly(world: World, timeline: Timeline, *, switches: Switches = 
         end = min(start + MONTH, timeline.production_end)
         table = partial(build_training_set, world, start=max(timeline.train_start, start - pd.Timedelta(days=span_days)),
                         end=start, switches=switches)  # built where it is fitted, then dropped
-        months.append((start, end, fit_in_background(table, seed=seed, learner=learner)))
+        months.append(in_background(_fitted_and_replayed, table, seed, learner, world, start, end, switches, sample))
         start = end
-    return Retraining(world, switches, sample, months)
+    return Retraining(months)
+
+
+def _fitted_and_replayed(table, seed: int, learner, world: World, start, end, switches: Switches,
+                         sample: EvaluationSample) -> pd.DataFrame:
+    """One month of :func:`retrained_monthly`: its model fitted, its purchases replayed (in a fitting thread)."""
+    return replay(fitted(table, seed, learner), world, start=start, end=end, switches=switches, sample=sample)
 
 
 @dataclass(frozen=True)
 class Retraining:
-    """Monthly models being fitted; ``result()`` replays each on its month."""
+    """Monthly models being fitted and replayed on their months; ``result()`` waits for them."""
 
-    world: World
-    switches: Switches
-    sample: EvaluationSample
-    months: list  # (start, end, future model)
+    months: list  # future scored production rows, month by month
 
     def result(self) -> pd.DataFrame:
-        return pd.concat([replay(model.result(), self.world, start=start, end=end, switches=self.switches,
-                                 sample=self.sample) for start, end, model in self.months], ignore_index=True)
+        return pd.concat([month.result() for month in self.months], ignore_index=True)
 
 
 def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
