@@ -50,12 +50,24 @@ def as_learner(model: Any = None) -> Learner:
     if model is None:
         return fit
     if isinstance(model, type) or (callable(model) and not callable(getattr(model, "fit", None))):
-        make = model  # a class or a factory: called for every fit
+        make = partial(_made, model)  # a class or a factory: called for every fit
         _check_interface(make())
     else:
         _check_interface(model)
         make = partial(clone, model)
     return partial(fit_estimator, make)
+
+
+def _made(factory: Callable[[], Any]) -> Any:
+    """A fresh classifier from ``factory`` -- cloned when it can be, so that a factory handing out
+    one shared instance never has two fits at once change it."""
+    try:
+        made = factory()
+    except Exception as exc:
+        raise ModelError(f"model: calling {getattr(factory, '__name__', factory)!r} to make a classifier failed: "
+                         f"{type(exc).__name__}: {exc}; pass an estimator, a class that needs no arguments, or "
+                         "a function of no arguments returning one") from exc
+    return clone(made) if callable(getattr(made, "get_params", None)) else made
 
 
 def _seeded(estimator: Any, seed: int) -> Any:
@@ -73,11 +85,11 @@ def _what_it_could_not_take(table: ModelTable) -> str:
     with_nan = [c for c in X.columns if c not in categorical and X[c].isna().any()]
     hints = []
     if categorical:
-        hints.append(f"categorical columns {categorical} (pandas 'category' dtype) need encoding, e.g. "
-                     "OneHotEncoder in a ColumnTransformer")
+        hints.append(f"categorical columns {categorical} (pandas 'category' dtype), which a classifier without "
+                     "an encoder cannot take: encode them, e.g. OneHotEncoder in a ColumnTransformer")
     if with_nan:
-        hints.append(f"columns {with_nan} hold NaN (absent values under missing={table.switches.missing!r}) and "
-                     "need imputing, e.g. SimpleImputer, or a NaN-aware classifier")
+        hints.append(f"columns {with_nan} with NaN (absent values under missing={table.switches.missing!r}), "
+                     "which a classifier that is not NaN-aware cannot take: impute them, e.g. SimpleImputer")
     return "; ".join(hints)
 
 
@@ -91,7 +103,7 @@ def fit_estimator(make: Callable[[], Any], table: ModelTable, *, seed: int = 0) 
         hints = _what_it_could_not_take(table)
         raise ModelError(f"model: {_name(estimator)} failed to fit on a training table of {len(table.frame):,} "
                          f"rows and {len(table.features)} features: {type(exc).__name__}: {exc}"
-                         + (f". The table's {hints}" if hints else "")) from exc
+                         + (f". If that is what it could not take, the table has {hints}" if hints else "")) from exc
     classes = list(getattr(estimator, "classes_", []))
     if True not in classes:
         raise ModelError(f"model: {_name(estimator)} was fitted but its classes_ {classes} lack True (fraud); "

@@ -4,8 +4,8 @@ Negatives are down-sampled for speed (all frauds are kept); scores are mapped
 back to the full data's scale with the sampling rate (a prior correction), so
 they can be read as probabilities. Deterministic for a given seed.
 
-Experiments fit several models; :func:`fit_in_background` fits them
-:data:`FIT_THREADS` at a time in threads (the trees are grown without the
+Experiments fit several models; :func:`in_background` runs their fitting
+(and scoring) :data:`FIT_THREADS` at a time in threads (the trees are grown without the
 GIL), each on a single OpenMP thread, so every model is the one :func:`fit`
 gives alone, however many run at once -- and a laptop without
 ``OMP_NUM_THREADS=1`` does not oversubscribe its cores.
@@ -31,7 +31,6 @@ from threadpoolctl import threadpool_limits
 from .pipelines import ModelTable
 
 FIT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
 
 
 
@@ -131,10 +130,3 @@ def fitted(table: ModelTable | Callable[[], ModelTable], seed: int, learner: Lea
     """``learner`` (default :func:`fit`) fitted on ``table``, or on the table a callable builds
     (built here, then dropped)."""
     return (learner or fit)(table() if callable(table) else table, seed=seed)
-
-
-def fit_in_background(table: ModelTable | Callable[[], ModelTable], *, seed: int = 0,
-                      learner: Learner | None = None) -> Future:
-    """Start fitting ``learner`` on ``table`` -- or on the table a callable builds, built in the
-    worker so that waiting tables take no memory -- and return its future :class:`Model`."""
-    return in_background(fitted, table, seed, learner)

@@ -23,10 +23,12 @@ from sklearn.svm import LinearSVC
 
 import simulator
 from simulator.estimators import ModelError, as_learner
-from simulator.experiment import Timeline, run
+from simulator.experiment import Timeline, run, start
 from simulator.lessons import design_that_time as capstone
 from simulator.paths import ROOT
-from simulator.pipelines import CORRECT, NAIVE, build_training_set
+from simulator.pipelines import CORRECT, NAIVE, build_training_set, without_context
+
+from conftest import assert_frames_equal
 
 CELLS = list(itertools.product((False, True), repeat=len(capstone.SWITCHES)))
 
@@ -75,9 +77,12 @@ def test_a_joint_effect_is_split_evenly_and_shows_as_an_interaction():
     values = capstone.shapley(grid, "production")
     assert values.to_dict() == pytest.approx({"point_in_time": 0.5, "label_maturity": 0.0,
                                               "explicit_missing": 0.0, "context": 0.5})
-    pair = capstone.interactions(grid, "production").set_index(["switch", "other"]).loc[("point_in_time", "context")]
+    table = capstone.interactions(grid, "production")
+    assert len(table) == 6, "each pair once: the difference is symmetric"
+    pair = table.set_index(["switch", "other"]).loc[("point_in_time", "context")]
     assert pair["effect_when_other_wrong"] == 0 and pair["effect_when_other_right"] == 1
     assert pair["difference"] == -1
+    assert (table.set_index(["switch", "other"]).drop(index=("point_in_time", "context"))["difference"] == 0).all()
 
 
 @settings(max_examples=30, deadline=None)
@@ -88,20 +93,39 @@ def test_shapley_values_add_up_to_all_correct_minus_all_naive(values):
 
 
 def test_shapley_needs_the_full_grid():
-    with pytest.raises(ValueError, match="15 distinct cells.*all 16"):
+    with pytest.raises(ValueError, match="15 distinct cells.*each of the 16 cells"):
         capstone.shapley(grid_of(lambda cell: 0.0).iloc[1:], "production")
 
 
 def test_path_and_exposure_read_the_right_cells():
-    gap_table = grid_of(lambda cell: 0.3 + 0.1 * sum(cell)).assign(offline=0.8)
+    effects = (0.2, -0.05, 0.03, 0.1)  # a different effect per switch, so a mixed-up cell shows
+    gap_table = grid_of(lambda cell: 0.3 + sum(e for e, on in zip(effects, cell) if on)).assign(offline=0.8)
     gap_table = gap_table.assign(gap=gap_table["offline"] - gap_table["production"],
                                  variant=[capstone.variant_name(c) for c in CELLS])
     path = capstone.path(gap_table)
     assert path["step"].iloc[0] == "all naive" and path["variant"].iloc[-1] == capstone.ALL_CORRECT
-    assert path["production"].tolist() == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7])
+    assert path["step"].tolist()[1:] == [f"+ {capstone.LABELS[s]}" for s in capstone.SWITCHES]
+    assert path["production"].tolist() == pytest.approx([0.3, 0.5, 0.45, 0.48, 0.58])
     exposure = capstone.exposure(gap_table).set_index("decision")
-    assert exposure["production_recall_lost"].tolist() == pytest.approx([0.1] * 4)
-    assert exposure["gap_added"].tolist() == pytest.approx([0.1] * 4)
+    assert exposure.index.tolist() == [capstone.LABELS[s] for s in capstone.SWITCHES]
+    assert exposure["production_recall_lost"].tolist() == pytest.approx(list(effects))
+    assert exposure["gap_added"].tolist() == pytest.approx(list(effects))
+
+
+def test_a_grid_with_a_cell_twice_is_refused():
+    grid = grid_of(lambda cell: float(sum(cell)))
+    twice = pd.concat([grid.iloc[:-1], grid.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match="16 rows and 15 distinct cells"):
+        capstone.shapley(twice, "production")
+    with pytest.raises(ValueError, match="17 rows"):
+        capstone.shapley(pd.concat([grid, grid.iloc[[0]]]), "production")
+
+
+def test_switches_outside_the_grid_are_not_taken_for_a_cell():
+    for outside in (CORRECT.but(missing="nan"), CORRECT.but(label_maturity_days=14),
+                    CORRECT.but(online_source="recomputed")):
+        with pytest.raises(ValueError, match="not one of the grid's variants"):
+            capstone.cell_of(outside)
 
 
 # --- the learner's own model through the same builder, cross-validation and replay ---------------
@@ -140,6 +164,21 @@ def test_a_plain_pipeline_is_replayed_like_the_default_model(world, timeline, ta
     np.testing.assert_array_equal(again.offline["score"].to_numpy(), e.offline["score"].to_numpy())
 
 
+def test_variants_sharing_a_table_across_the_context_switch_see_what_they_would_alone(world, timeline, table):
+    """A context-off variant gets the context-on table without context features: the same X and y
+    as the table built without context, so the same model."""
+    alone = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
+                               switches=CORRECT.but(context_features=False))
+    shared = without_context(table)
+    assert shared.features == alone.features and shared.switches == alone.switches
+    assert_frames_equal(shared.X, alone.X)
+    np.testing.assert_array_equal(shared.y, alone.y)
+    started = start(world, {"with": CORRECT, "without": CORRECT.but(context_features=False)}, timeline, offline=False)
+    assert started.tables["without"].frame is started.tables["with"].frame, "built once"
+    assert started.tables["without"].features == alone.features
+    started.result()
+
+
 def test_an_unset_random_state_is_the_experiments_seed(table):
     forest = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=None)
     model = as_learner(make_pipeline(SimpleImputer(), forest))
@@ -155,6 +194,10 @@ def test_a_model_without_predict_proba_is_refused_before_anything_is_built():
         as_learner(LinearSVC())
     with pytest.raises(ModelError, match="has no fit or predict_proba"):
         as_learner(lambda: "not a model")
+    with pytest.raises(ModelError, match="calling 'broken' to make a classifier failed: RuntimeError: no"):
+        def broken():
+            raise RuntimeError("no")
+        as_learner(broken)
 
 
 def test_categorical_columns_a_model_cannot_take_are_named(table):
@@ -170,7 +213,7 @@ def test_categorical_columns_a_model_cannot_take_are_named(table):
 def test_missing_values_a_model_cannot_take_are_named(world, timeline):
     no_context = build_training_set(world, start=timeline.train_start, end=timeline.extracted_at,
                                     switches=CORRECT.but(context_features=False))
-    with pytest.raises(ModelError, match="hold NaN .*missing='indicator'.*SimpleImputer") as err:
+    with pytest.raises(ModelError, match="with NaN .*missing='indicator'.*SimpleImputer") as err:
         as_learner(LogisticRegression())(no_context, seed=0)
     assert "categorical" not in str(err.value), "only what the table really has is named"
 

@@ -28,11 +28,11 @@ def tables():
 
 def test_background_fits_give_the_models_fitted_one_by_one(tables, monkeypatch):
     alone = [model.fit(t, seed=1).score(t) for t in tables]
-    together = [f.result() for f in [model.fit_in_background(t, seed=1) for t in tables]]
+    together = [f.result() for f in [model.in_background(model.fitted, t, 1) for t in tables]]
     for expected, fitted, table in zip(alone, together, tables):
         np.testing.assert_array_equal(fitted.score(table), expected)
     monkeypatch.setattr(model, "FIT_THREADS", 1)
-    inline = model.fit_in_background(lambda: tables[0], seed=1)
+    inline = model.in_background(model.fitted, lambda: tables[0], 1)
     assert inline.done(), "one thread: fitted where it was asked for"
     np.testing.assert_array_equal(inline.result().score(tables[0]), alone[0])
 
@@ -50,7 +50,7 @@ def recording(table, **kwargs):
     return real(table, **kwargs)
 model.fit = recording
 model.FIT_THREADS = 2
-for f in [model.fit_in_background(table) for _ in range(2)]:
+for f in [model.in_background(model.fitted, table, 0) for _ in range(2)]:
     f.result()
 print(json.dumps({"here": _openmp_effective_n_threads(), "fits": seen}))
 """

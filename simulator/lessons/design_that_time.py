@@ -18,11 +18,11 @@ features as served and eventual labels. Each switch's contribution is its
 Shapley value over the grid: the average change from turning it on, over all
 orders in which the four could be turned on.
 
-Beside the grid, the two deployment fixes the lessons teach, on the
-all-correct builder: lesson 2's degraded-mode fallback (a model without online
+Beside the grid, the two deployment fixes the lessons teach: lesson 2's
+degraded-mode fallback on the all-correct builder (a model without online
 features, trained at launch, for purchases whose online features came back
-unavailable) and lesson 3's monthly retraining on the labels known then (the
-main model retrained, the fallback kept).
+unavailable), and then lesson 3's monthly retraining as it teaches it (its
+14-day cutoff and 90-day window; the main model retrained, the fallback kept).
 """
 
 from __future__ import annotations
@@ -88,9 +88,14 @@ def variant_name(on: tuple[bool, ...]) -> str:
 
 
 def cell_of(switches: Switches) -> tuple[bool, ...]:
-    """Which of the grid's decisions ``switches`` gets right, in :data:`SWITCHES` order."""
-    return (switches.point_in_time, switches.label_maturity_days is not None, switches.missing != "zero",
+    """Which of the grid's decisions ``switches`` gets right, in :data:`SWITCHES` order; switches
+    outside the grid (another cutoff, ``missing='nan'``, ...) are refused."""
+    cell = (switches.point_in_time, switches.label_maturity_days is not None, switches.missing != "zero",
             switches.context_features)
+    if switches_for(cell) != switches:
+        raise ValueError(f"switches: {switches} is not one of the grid's variants; each decision is either "
+                         f"naive or as in {SET_RIGHT}")
+    return cell
 
 
 GRID: dict[str, Switches] = {variant_name(on): switches_for(on)
@@ -119,7 +124,7 @@ def production_timeline(world: World) -> Timeline:
 def grid_table(experiments: Iterable[Experiment]) -> pd.DataFrame:
     """One row per variant and setting (offline, production): its four switches and its metrics.
 
-    ``experiments``: e.g. ``run_grid(world).values()``, or ``start(...).each()`` to measure each
+    ``experiments``: e.g. ``experiment.run(world, GRID).values()``, or ``start(...).each()`` to measure each
     variant while the next is fitted.
     """
     rows = []
@@ -158,12 +163,12 @@ def exposure(gap_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _values(frame: pd.DataFrame, column: str) -> dict[tuple[bool, ...], float]:
-    cells = {tuple(bool(v) for v in key): value
-             for key, value in frame.set_index(list(SWITCHES))[column].items()}
+    keys = [tuple(bool(v) for v in row) for row in frame[list(SWITCHES)].itertuples(index=False)]
     expected = set(itertools.product((False, True), repeat=len(SWITCHES)))
-    if set(cells) != expected:
-        raise ValueError(f"grid: has {len(cells)} distinct cells; Shapley values need all {len(expected)}")
-    return cells
+    if len(keys) != len(expected) or set(keys) != expected:
+        raise ValueError(f"grid: has {len(keys)} rows and {len(set(keys))} distinct cells; Shapley values need "
+                         f"each of the {len(expected)} cells exactly once")
+    return dict(zip(keys, frame[column].to_numpy(dtype=float)))
 
 
 def shapley(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -192,11 +197,14 @@ def interactions(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Where a switch matters more when another one is wrong, measured on the grid.
 
     For each pair: the change in ``column`` from turning ``switch`` on, averaged
-    over the two remaining switches, with ``other`` wrong and with it right.
+    over the two remaining switches, with ``other`` wrong and with it right. The
+    ``difference`` is symmetric -- ``switch`` matters more when ``other`` is wrong by
+    exactly as much as ``other`` matters more when ``switch`` is wrong -- so each
+    pair appears once.
     """
     value = _values(frame, column)
     rows = []
-    for i, j in itertools.permutations(range(len(SWITCHES)), 2):
+    for i, j in itertools.combinations(range(len(SWITCHES)), 2):
         effect = {False: [], True: []}
         for cell in value:
             if not cell[i]:
@@ -216,11 +224,6 @@ def path(gap_table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"step": "all naive" if k == 0 else f"+ {LABELS[SWITCHES[k - 1]]}", "variant": row["variant"],
                      "offline": row["offline"], "production": row["production"], "gap": row["gap"]})
     return pd.DataFrame(rows)
-
-
-def monthly_recall(frames: dict[str, pd.DataFrame], timeline: Timeline) -> pd.DataFrame:
-    """Recall@1% per strategy and production month (each month its own budget)."""
-    return population_shift.monthly_recall(frames, timeline)
 
 
 def unavailable_recall(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -243,7 +246,7 @@ class Results:
     interactions: pd.DataFrame  # of production recall@1%
     path: pd.DataFrame
     beside: pd.DataFrame  # production recall@1% of the deployment fixes beside the grid
-    monthly: pd.DataFrame  # recall@1% per production month: all naive, all correct, the full design
+    monthly: pd.DataFrame  # recall@1% per production month: all naive, with the fallback, and retrained too
     unavailable: pd.DataFrame  # recall@1% served vs unavailable: all naive, all correct, with fallback
 
 
@@ -254,21 +257,12 @@ def contributions(gap_table: pd.DataFrame) -> pd.DataFrame:
                      ).rename_axis("switch").reset_index()
 
 
-def run_grid(world: World, *, model=None, variants: dict[str, Switches] | None = None, seed: int = 0,
-             timeline: Timeline | None = None) -> dict[str, Experiment]:
-    """Every variant (default: the :data:`GRID`) built, cross-validated and replayed on ``world``.
-
-    ``model``: the classifier to fit instead of the lessons' own (any scikit-learn
-    classifier or a factory; :func:`simulator.estimators.as_learner`).
-    """
-    variants = GRID if variants is None else variants
-    return start(world, variants, timeline or production_timeline(world), seed=seed, model=model).result()
-
-
 def measure_gaps(world: World, *, model=None, variants: dict[str, Switches] | None = None, seed: int = 0,
                  timeline: Timeline | None = None, offline: bool = True) -> pd.DataFrame:
-    """:func:`gaps` of :func:`run_grid`: offline and production recall@1% per variant, for any model
-    (``offline=False``: production only, a quarter of the fits)."""
+    """Every variant (default: the :data:`GRID`) built, cross-validated and replayed on ``world``:
+    its :func:`gaps`, offline and production recall@1%. ``model``: the classifier to fit instead of
+    the lessons' own (any scikit-learn classifier or a factory; :func:`simulator.estimators.as_learner`).
+    ``offline=False``: production only, a quarter of the fits."""
     fitting = start(world, GRID if variants is None else variants, timeline or production_timeline(world), seed=seed,
                     model=model, offline=offline)
     return gaps(grid_table(fitting.each()))
@@ -281,8 +275,11 @@ def results(world: World) -> Results:
     grid_fitting = start(world, GRID, timeline)
     fallback_fitting = start(world, {"fallback": CORRECT.but(online_source="none")}, timeline, offline=False)
     retraining = population_shift.retrained_monthly(world, timeline, sample=EVALUATION)
-    experiments = {}
-    table = grid_table(experiments.setdefault(e.name, e) for e in grid_fitting.each())
+    experiments, measured = {}, []
+    for e in grid_fitting.each():  # one variant measured while the next ones are fitted
+        experiments[e.name] = e
+        measured.append(grid_table([e]))
+    table = pd.concat(measured, ignore_index=True)
     fallback = fallback_fitting.result()["fallback"].production
     gap_table = gaps(table)
     naive, correct = experiments[ALL_NAIVE].production, experiments[ALL_CORRECT].production
@@ -291,8 +288,9 @@ def results(world: World) -> Results:
     beside = pd.DataFrame([{"strategy": name, **{m: frame_metrics(f)[m] for m in METRICS}}
                            for name, f in frames.items()])
     return Results(table, gap_table, contributions(gap_table), interactions(gap_table, "production"),
-                   path(gap_table), beside, monthly_recall({n: frames[n] for n in (ALL_NAIVE, ALL_CORRECT, RETRAINED)},
-                                                           timeline), unavailable_recall(frames))
+                   path(gap_table), beside,
+                   population_shift.monthly_recall({n: frames[n] for n in (ALL_NAIVE, FALLBACK, RETRAINED)}, timeline),
+                   unavailable_recall(frames))
 
 
 # Over two months even the all-correct pipeline's production recall falls below its offline
@@ -352,16 +350,20 @@ def checklist(results: dict[int, Results]) -> pd.DataFrame:
     ``results``: seed -> :class:`Results`; the first seed's numbers are quoted,
     with the range over all of them. Costs are Shapley values over the grid.
     """
+    seeds = list(results)
     shap = across_seeds(results, "shapley").set_index(["target", "switch", "seed"])["contribution"].sort_index()
-    first = next(iter(results.values()))
-    naive_gap = first.gaps.set_index("variant").loc[ALL_NAIVE, "gap"]
+    first = results[seeds[0]]
+    g = first.gaps.set_index("variant")["gap"]
+    closed = g[ALL_NAIVE] - g[ALL_CORRECT]
     unavailable = first.unavailable.set_index("strategy")
     monthly = first.monthly.pivot(index="strategy", columns="month", values="recall_at_alert")
     rows = []
     for switch in SWITCHES:
-        production, gap = shap.loc["production", switch], -shap.loc["gap", switch]
+        production = shap.loc["production", switch].reindex(seeds)
+        gap = -shap.loc["gap", switch].reindex(seeds)
         cost = (f"getting it wrong cost {_spread(production)} of production recall@1%, and it accounts for "
-                f"{_spread(gap)} of the all-naive pipeline's {naive_gap:.2f} offline-production gap")
+                f"{_spread(gap)} of the {closed:.2f} by which the all-naive pipeline's offline-production gap "
+                f"exceeds the all-correct one's")
         if switch == "label_maturity":
             cost = (f"waiting {MATURITY_DAYS} days for labels changed production recall@1% by "
                     f"{_spread(production, '+.2f')}: "
@@ -373,9 +375,9 @@ def checklist(results: dict[int, Results]) -> pd.DataFrame:
                      f"{unavailable.loc[ALL_CORRECT, 'recall_unavailable']:.0%} and with the degraded-mode fallback "
                      f"{unavailable.loc[FALLBACK, 'recall_unavailable']:.0%}")
         elif switch == "context":
-            cost += (f"; even all correct, recall@1% went from {monthly.loc[ALL_CORRECT].iloc[0]:.0%} in the first "
-                     f"production month to {monthly.loc[ALL_CORRECT].iloc[-1]:.0%} in the last (retrained monthly: "
-                     f"{monthly.loc[RETRAINED].iloc[0]:.0%} to {monthly.loc[RETRAINED].iloc[-1]:.0%})")
+            cost += (f"; even all correct with the fallback, recall@1% went from {monthly.loc[FALLBACK].iloc[0]:.0%} "
+                     f"in the first production month to {monthly.loc[FALLBACK].iloc[-1]:.0%} in the last (retrained "
+                     f"monthly: {monthly.loc[RETRAINED].iloc[0]:.0%} to {monthly.loc[RETRAINED].iloc[-1]:.0%})")
         rows.append({"question": QUESTIONS[switch], "decision": LABELS[switch], "evidence": cost,
                      "production_shapley": production.iloc[0], "low": production.min(), "high": production.max()})
     return pd.DataFrame(rows)

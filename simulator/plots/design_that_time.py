@@ -41,8 +41,8 @@ def plot_where_the_gap_comes_from(shapley: pd.DataFrame, path: pd.DataFrame, bes
     with style.figure_style():
         fig, (a, b, c) = style.new_figure(figsize=figsize, ncols=3, width_ratios=[1, 1, 1.25])
         _bars(a, shapley[shapley["target"] == "gap"], sign=-1.0,
-              xlabel="share of the all-naive gap (recall@1%, offline − production)",
-              title="(a) what each mistake adds to the naive gap")
+              xlabel="offline − production recall@1% the mistake adds",
+              title="(a) what each mistake adds to the gap")
         _bars(b, shapley[shapley["target"] == "production"], sign=1.0,
               xlabel="production recall@1% gained by getting it right",
               title="(b) what each decision is worth in production")
