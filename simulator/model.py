@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .pipelines import ModelTable
 
@@ -104,8 +104,15 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+_THREADPOOLS: ThreadpoolController | None = None  # found once: looking up the loaded libraries takes ~10 ms
+
+
 def _single_threaded(work: Callable[..., Any], *args) -> Any:
-    with threadpool_limits(limits=1, user_api="openmp"):
+    global _THREADPOOLS
+    with _pool_lock:
+        if _THREADPOOLS is None:
+            _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=1, user_api="openmp"):
         return work(*args)
 
 
