@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures test bench bench-lessons clean
+.PHONY: figures test student bench bench-lessons clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ figures: $(VENV)/.installed
 ## Run the test suite, notebooks included, on both cores (one worker per test module or notebook).
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 --dist loadscope
+
+## Regenerate the workshop's student notebooks (workshop/student/) from notebooks/.
+student: $(VENV)/.installed
+	$(BIN)/python -m simulator.workshop student
 
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed

@@ -50,7 +50,7 @@ GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", 
 FINGERPRINT_FILE = "generator.sha256"
 PACKAGE = Path(__file__).parent
 # What lesson results do not depend on: drawing, the figure and command-line front ends.
-NOT_LESSON_CODE = ("plots", "figures.py", "cli.py")
+NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py")
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 
 

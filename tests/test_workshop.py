@@ -1,0 +1,89 @@
+"""The student notebooks: generated from the lesson notebooks, kept in sync, and their checks fail
+on the untouched stubs with a message that says what is missing.
+
+nbval runs the committed student copies (``workshop/student`` is a test path) with their check
+cells tagged ``raises-exception``; the lesson notebooks, where the same checks follow the worked
+solutions, run with every cell expected to pass.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from simulator import workshop
+from simulator.paths import ROOT
+
+EXERCISES = workshop.exercise_notebooks()
+
+
+def cells_tagged(nb, tag: str) -> list:
+    return [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def test_every_lesson_notebook_has_an_exercise_with_a_check():
+    assert [p.name[:2] for p in EXERCISES] == ["01", "02", "03", "04"]
+    for path in EXERCISES:
+        nb = nbformat.read(path, as_version=4)
+        assert cells_tagged(nb, workshop.CHECK), f"{path.name}: no cell tagged 'check'"
+        assert all(c.metadata.get("stub") for c in cells_tagged(nb, workshop.SOLUTION) if c.cell_type == "code")
+
+
+def test_the_committed_student_copies_are_what_the_lesson_notebooks_generate(tmp_path):
+    written = workshop.write_student_copies(tmp_path)
+    committed = sorted(p.name for p in workshop.STUDENT.glob("*.ipynb"))
+    assert committed == [p.name for p in written], "run `make student` and commit workshop/student/"
+    for path in written:
+        fresh = json.loads(path.read_text())
+        stored = json.loads((workshop.STUDENT / path.name).read_text())
+        assert fresh == stored, f"workshop/student/{path.name} drifted from notebooks/; run `make student` and commit it"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_a_student_copy_hides_the_solutions_and_keeps_the_checks(path):
+    lesson = nbformat.read(path, as_version=4)
+    student = workshop.student_copy(lesson, path.name)
+    text = "\n".join(c.source for c in student.cells)
+    for cell in cells_tagged(lesson, workshop.SOLUTION):
+        assert cell.source not in text, f"{path.name}: a solution survived in the student copy"
+    checks = cells_tagged(student, workshop.CHECK)
+    assert checks and all(workshop.RAISES in c.metadata["tags"] for c in checks)
+    assert len(student.cells) == len(lesson.cells) - sum(
+        c.cell_type == "markdown" for c in cells_tagged(lesson, workshop.SOLUTION))
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_each_check_fails_on_the_untouched_stub_saying_what_to_compute(path):
+    student = workshop.student_copy(nbformat.read(path, as_version=4), path.name)
+    stubs, checks = cells_tagged(student, "exercise"), cells_tagged(student, workshop.CHECK)
+    assert stubs and checks
+    namespace: dict = {}
+    for stub in stubs:
+        exec(compile(stub.source, f"{path.name} stub", "exec"), namespace)
+    for check in checks:
+        with pytest.raises(AssertionError, match=r"should be a DataFrame with columns .* compute it"):
+            exec(compile(check.source, f"{path.name} check", "exec"), dict(namespace))
+
+
+def test_expect_frame_names_what_is_missing():
+    frame = pd.DataFrame({"a": [1.0]}, index=["x"])
+    workshop.expect_frame(frame, "answer", columns=["a"], rows=["x"])
+    with pytest.raises(AssertionError, match=r"`answer` should be a DataFrame .* it lacks \['b', 'y'\]"):
+        workshop.expect_frame(frame, "answer", columns=["a", "b"], rows=["x", "y"])
+    with pytest.raises(AssertionError, match="it is NoneType"):
+        workshop.expect_frame(None, "answer", columns=["a"], rows=["x"])
+
+
+def test_a_solution_without_a_stub_is_refused_naming_the_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]})])
+    with pytest.raises(ValueError, match="lesson.ipynb: solution cell 0 has no metadata\\['stub'\\]"):
+        workshop.student_copy(nb, "lesson.ipynb")
+
+
+def test_student_copies_live_where_the_readme_says(tmp_path):
+    assert workshop.STUDENT == ROOT / "workshop" / "student"
+    assert workshop.main(["student", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in EXERCISES], "no partial files left"
