@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures test student bench bench-lessons clean
+.PHONY: figures test student guide bench bench-lessons clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,17 @@ test: $(VENV)/.installed
 student: $(VENV)/.installed
 	$(BIN)/python -m simulator.workshop student
 
+## Regenerate the facilitator's guide (workshop/README.md) from workshop/agenda.toml.
+guide: $(VENV)/.installed
+	$(BIN)/python -m simulator.workshop guide
+
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_generate.py
 
 ## Measure each lesson by stage, each notebook's wall time and peak memory, and the figures command.
 bench-lessons: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_lessons.py
+	$(BIN)/python benchmarks/bench_lessons.py --json benchmarks/results/lessons.json
 
 clean:
 	rm -rf data/ .pytest_cache

@@ -1,4 +1,5 @@
-"""The workshop's student notebooks, generated from the lesson notebooks (the only source).
+"""The workshop's material: student notebooks generated from the lesson notebooks (the only
+source), and the facilitator's guide generated from the agenda.
 
 ``python -m simulator.workshop student`` (``make student``) writes
 ``workshop/student/NN_*.ipynb`` from ``notebooks/NN_*.ipynb``:
@@ -13,12 +14,20 @@
 Everything else is copied as it is, outputs cleared. A check reads only the
 stub's variable, so ``exec(stub); exec(check)`` raises (the tests prove it);
 with the worked solution it passes (nbval runs the lesson notebooks).
+
+``python -m simulator.workshop guide`` (``make guide``) writes ``workshop/README.md``
+from ``workshop/agenda.toml``: the schedule, and per notebook its objectives, its
+"predict, then measure" prompt, its known sticking points and its measured run
+time (``benchmarks/results/lessons.json``, written by ``make bench-lessons``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -28,7 +37,10 @@ import pandas as pd
 from . import paths
 
 SOLUTION, CHECK, RAISES = "solution", "check", "raises-exception"
-STUDENT = paths.ROOT / "workshop" / "student"
+WORKSHOP = paths.ROOT / "workshop"
+STUDENT = WORKSHOP / "student"
+AGENDA = WORKSHOP / "agenda.toml"
+TIMINGS = paths.ROOT / "benchmarks" / "results" / "lessons.json"  # make bench-lessons writes it
 
 
 def expect_frame(value, name: str, *, columns: Sequence, rows: Sequence) -> None:
@@ -91,14 +103,121 @@ def write_student_copies(out: Path = STUDENT, source: Path = paths.ROOT / "noteb
     return written
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One agenda slot: a notebook (teaching and exercise minutes) or a break."""
+
+    notebook: str | None
+    teach: int = 0
+    exercise: int = 0
+    break_minutes: int = 0
+    objectives: tuple[str, ...] = ()
+    prompt: str = ""
+    sticking_points: tuple[str, ...] = ()
+
+    @property
+    def minutes(self) -> int:
+        return self.teach + self.exercise + self.break_minutes
+
+
+@dataclass(frozen=True)
+class Agenda:
+    title: str
+    minutes: int
+    teaching_budget: int
+    slots: tuple[Slot, ...]
+
+    @property
+    def sessions(self) -> list[Slot]:
+        return [s for s in self.slots if s.notebook is not None]
+
+
+def _minutes(entry: dict, key: str, where: str) -> int:
+    value = entry.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where}.{key}: {value!r} is not allowed; expected whole minutes >= 0")
+    return value
+
+
+def load_agenda(path: Path = AGENDA) -> Agenda:
+    """The agenda in ``path``, checked: every field named when it is wrong."""
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    slots = []
+    for i, entry in enumerate(data.get("slot", [])):
+        where = f"{Path(path).name}: slot {i + 1}"
+        unknown = sorted(set(entry) - set(Slot.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"{where}: unknown fields {unknown}; allowed: {sorted(Slot.__dataclass_fields__)}")
+        if ("notebook" in entry) == ("break_minutes" in entry):
+            raise ValueError(f"{where}: give either notebook (with teach and exercise) or break_minutes")
+        slots.append(Slot(entry.get("notebook"), _minutes(entry, "teach", where), _minutes(entry, "exercise", where),
+                          _minutes(entry, "break_minutes", where), tuple(entry.get("objectives", ())),
+                          entry.get("prompt", ""), tuple(entry.get("sticking_points", ()))))
+    for key in ("title", "minutes", "teaching_budget"):
+        if key not in data:
+            raise ValueError(f"{Path(path).name}: {key} is missing")
+    return Agenda(data["title"], _minutes(data, "minutes", Path(path).name),
+                  _minutes(data, "teaching_budget", Path(path).name), tuple(slots))
+
+
+def measured_seconds(path: Path = TIMINGS) -> dict[str, float]:
+    """Each notebook's whole-process run time under nbval, from the lesson benchmark's JSON."""
+    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {Path(r["notebook"]).stem: float(r["seconds"]) for r in report["notebooks"]}
+
+
+def guide_markdown(agenda: Agenda, seconds: dict[str, float]) -> str:
+    """The facilitator's guide: the schedule, then per notebook what it teaches and where it sticks."""
+    lines = [f"# {agenda.title}", "", "Generated from `workshop/agenda.toml` by `make guide`; do not edit.", "",
+             "Participants open the notebooks in `workshop/student/` (the exercises' solutions replaced by stubs, "
+             "each followed by a check cell); the worked solutions are in `notebooks/`, in the cells tagged "
+             "`solution`. Homework before the day: `make test` passes, or at least `make figures` has cached the "
+             "world.", "", "## Schedule", "",
+             "| start | slot | teach | exercise | notebook runs in |", "|---:|---|---:|---:|---:|"]
+    clock = 0
+    for slot in agenda.slots:
+        if slot.notebook is None:
+            lines.append(f"| {clock // 60}:{clock % 60:02d} | break | | | |")
+        else:
+            run = seconds.get(slot.notebook)
+            lines.append(f"| {clock // 60}:{clock % 60:02d} | `{slot.notebook}` | {slot.teach} min | "
+                         f"{slot.exercise} min | {'' if run is None else f'{run:.0f} s'} |")
+        clock += slot.minutes
+    taught = sum(s.teach + s.exercise for s in agenda.sessions)
+    lines += ["", f"Teaching and exercises: {taught} of {agenda.minutes} minutes (budget {agenda.teaching_budget}); "
+              f"breaks {sum(s.break_minutes for s in agenda.slots)}. Run times are whole-process seconds under nbval "
+              "on a cold results cache, on a 2-core machine (`make bench-lessons`).", ""]
+    for slot in agenda.sessions:
+        lines += [f"## `{slot.notebook}`", "", "**Objectives**", ""] + [f"- {o}" for o in slot.objectives] + [""]
+        if slot.prompt:
+            lines += [f"**Predict, then measure:** {slot.prompt}", ""]
+        if slot.sticking_points:
+            lines += ["**Known sticking points**", ""] + [f"- {p}" for p in slot.sticking_points] + [""]
+    return "\n".join(lines)
+
+
+def write_guide(out: Path = WORKSHOP / "README.md", agenda: Path = AGENDA, timings: Path = TIMINGS) -> Path:
+    """Write the facilitator's guide, whole (a temporary name, then renamed)."""
+    text = guide_markdown(load_agenda(agenda), measured_seconds(timings))
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulator.workshop", description="Workshop material.")
     sub = p.add_subparsers(dest="command", required=True)
     student = sub.add_parser("student", help="write the student notebooks from notebooks/")
     student.add_argument("--out", type=Path, default=STUDENT, help=f"output folder (default: {STUDENT})")
+    guide = sub.add_parser("guide", help="write the facilitator's guide from the agenda")
+    guide.add_argument("--out", type=Path, default=WORKSHOP / "README.md", help="output file")
     args = p.parse_args(argv)
-    for path in write_student_copies(args.out):
-        print(path)
+    if args.command == "student":
+        for path in write_student_copies(args.out):
+            print(path)
+    else:
+        print(write_guide(args.out))
     return 0
 
 

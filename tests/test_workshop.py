@@ -87,3 +87,53 @@ def test_student_copies_live_where_the_readme_says(tmp_path):
     assert workshop.STUDENT == ROOT / "workshop" / "student"
     assert workshop.main(["student", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in EXERCISES], "no partial files left"
+
+
+# --- the agenda and the facilitator's guide -------------------------------------------------------
+
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_agenda_lists_exactly_the_notebooks_in_order_and_fits_the_day():
+    agenda = workshop.load_agenda()
+    assert [s.notebook for s in agenda.sessions] == NOTEBOOKS
+    taught = sum(s.teach + s.exercise for s in agenda.sessions)
+    assert taught <= agenda.teaching_budget == 150, f"teaching and exercises take {taught} minutes"
+    assert sum(s.minutes for s in agenda.slots) <= agenda.minutes == 180
+    for s in agenda.sessions:
+        assert s.objectives, f"{s.notebook}: no learning objectives"
+        assert s.prompt or not s.exercise, f"{s.notebook}: an exercise without its 'predict, then measure' prompt"
+
+
+def test_each_notebook_runs_well_inside_its_slot():
+    """Measured by the lesson benchmark: a cold-cache run takes at most a quarter of its slot."""
+    seconds = workshop.measured_seconds()
+    for s in workshop.load_agenda().sessions:
+        assert s.notebook in seconds, f"{s.notebook}: no measured run time; run `make bench-lessons`"
+        assert seconds[s.notebook] <= (s.teach + s.exercise) * 60 / 4, (s.notebook, seconds[s.notebook])
+
+
+def test_the_committed_guide_is_what_the_agenda_generates(tmp_path):
+    fresh = workshop.write_guide(tmp_path / "README.md")
+    assert fresh.read_text() == (workshop.WORKSHOP / "README.md").read_text(), (
+        "workshop/README.md drifted from workshop/agenda.toml; run `make guide` and commit it")
+    text = fresh.read_text()
+    assert all(f"`{name}`" in text for name in NOTEBOOKS) and "workshop/student/" in text
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('[[slot]]\nnotebook = "01"\nteach = -5\n', r"slot 1\.teach: -5 is not allowed; expected whole minutes >= 0"),
+    ('[[slot]]\nnotebook = "01"\nminutes = 5\n', r"slot 1: unknown fields \['minutes'\]; allowed: .*teach"),
+    ('[[slot]]\nnotebook = "01"\nbreak_minutes = 5\n', r"slot 1: give either notebook .* or break_minutes"),
+    ('[[slot]]\nbreak_minutes = 10\n', r"agenda.toml: title is missing"),
+])
+def test_a_bad_agenda_is_refused_naming_the_field(tmp_path, bad, message):
+    path = tmp_path / "agenda.toml"
+    path.write_text(bad)
+    with pytest.raises(ValueError, match=message):
+        workshop.load_agenda(path)
+
+
+def test_the_readme_sends_participants_and_facilitators_to_their_material():
+    readme = (ROOT / "README.md").read_text()
+    assert "workshop/student/" in readme and "workshop/README.md" in readme
