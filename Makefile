@@ -6,15 +6,34 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS := 1
 export MPLBACKEND := Agg
 
-.PHONY: figures test student guide bench bench-lessons clean
+UV_VERSION := 0.13.9
+# One lock for every platform (laptops run macOS and Windows too), for the Python the project targets.
+LOCK_FLAGS := --universal --python-version 3.11
+
+.PHONY: figures test student guide book workshop-env lock bench bench-lessons clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Tests, figures and the book run on the exact versions of requirements/test.txt (`make lock`).
+$(VENV)/.installed: pyproject.toml requirements/test.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/test.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+## Set up a participant's laptop: the versions CI tested (requirements/workshop.txt), then `fraudworld doctor`.
+workshop-env: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/workshop.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/fraudworld doctor
+
+## Re-resolve both lock files from pyproject.toml's ranges with uv (needs the network; commit them).
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra book $(LOCK_FLAGS) -o requirements/test.txt
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev $(LOCK_FLAGS) -c requirements/test.txt \
+		-o requirements/workshop.txt
 
 ## Regenerate every figure in figures/ (generates and caches the default world on first use).
 figures: $(VENV)/.installed
@@ -31,6 +50,10 @@ student: $(VENV)/.installed
 ## Regenerate the facilitator's guide (workshop/README.md) from workshop/agenda.toml.
 guide: $(VENV)/.installed
 	$(BIN)/python -m simulator.workshop guide
+
+## Build the book, a static HTML site of the lessons (build/book/_build/html/), running every notebook afresh.
+book: $(VENV)/.installed
+	$(BIN)/python -m simulator.book
 
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed

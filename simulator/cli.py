@@ -2,7 +2,8 @@
 
 ``fraudworld generate --out DIR`` writes a world (atomically: nothing is left at
 DIR if it fails or is interrupted) and prints a one-screen summary;
-``fraudworld summary DIR`` prints the summary of a world already written.
+``fraudworld summary DIR`` prints the summary of a world already written;
+``fraudworld doctor`` checks the machine is ready for the notebooks (see :mod:`simulator.doctor`).
 
 Exit codes: 0 success; 2 bad arguments, a bad config, a missing world or an
 output directory that is not empty (without ``--force``); 1 an operating
@@ -19,7 +20,7 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
+from . import __version__, doctor
 from .config import PRESETS, ConfigError, WorldConfig, load_config
 from .rng import check_seed
 from .storage import MANIFEST, TIME_CONVENTION, OutputExistsError, read_world, write_world
@@ -74,6 +75,12 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _existing_file(text: str) -> Path:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file")
+    return Path(text)
+
+
 def _override(name: str):
     """An argparse type for ``--days``/``--users``, range-checked by the config's own validation."""
     def parse(text: str) -> int | str:
@@ -121,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dir", metavar="DIR", help="the world's directory")
     show.add_argument("--json", action="store_true", help="print the numbers as JSON instead")
     show.set_defaults(run=_summary)
+
+    doc = commands.add_parser("doctor", help="check this machine is ready for the notebooks; warm the world cache",
+                              description=_paragraphs(
+                                  "Check the Python version, the installed packages (against the package's "
+                                  "ranges and the workshop's lock file of tested versions), that the Jupyter "
+                                  "kernel imports fraudworld, OMP_NUM_THREADS, free disk and memory; then "
+                                  "generate the notebooks' world into the cache. Prints what to fix."),
+                              epilog="exit codes: 0 ready (warnings are printed, not fatal); 1 a check failed; "
+                                     "2 bad arguments.", formatter_class=raw)
+    doc.add_argument("--no-warm", dest="warm", action="store_false",
+                     help="skip generating the notebooks' world into the cache")
+    doc.add_argument("--lock", type=_existing_file, default=doctor.LOCK, metavar="FILE",
+                     help="the lock file to compare with (default: requirements/workshop.txt of the checkout)")
+    doc.set_defaults(run=_doctor)
     return parser
 
 
@@ -142,6 +163,14 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    found = doctor.checks(warm=args.warm, lock=args.lock)
+    print(doctor.report(found))
+    failed = [c.name for c in found if c.status == doctor.FAIL]
+    print(f"\n{'not ready: fix ' + ', '.join(failed) if failed else 'ready for the workshop'}")
+    return doctor.exit_code(found)
+
+
 def _error(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
@@ -155,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return args.run(args)
-    except (ConfigError, OutputExistsError, FileNotFoundError) as exc:  # bad input: say which, exit 2
+    except (ConfigError, OutputExistsError, FileNotFoundError, doctor.LockFileError) as exc:  # bad input: say which, exit 2
         return _error(str(exc), 2)
     except OSError as exc:
         return _error(str(exc), 1)

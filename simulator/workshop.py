@@ -11,7 +11,10 @@ source), and the facilitator's guide generated from the agenda.
   tagged ``raises-exception``: on the untouched stub it fails with a message
   that says what is missing, and nbval runs the copy to the end regardless.
 
-Everything else is copied as it is, outputs cleared. A check reads only the
+Everything else is copied as it is, outputs cleared; two cells go first, for Google Colab
+(:class:`Colab`, from the agenda's ``[colab]`` table): one that installs fraudworld when, and only
+when, it runs in Colab, and one that checks the installed version is the one the copy was made
+for; the title gets an "Open in Colab" badge. A check reads only the
 stub's variable, so ``exec(stub); exec(check)`` raises (the tests prove it);
 with the worked solution it passes (nbval runs the lesson notebooks).
 
@@ -34,9 +37,9 @@ from typing import Sequence
 import nbformat
 import pandas as pd
 
-from . import paths
+from . import __version__, paths
 
-SOLUTION, CHECK, RAISES = "solution", "check", "raises-exception"
+SOLUTION, CHECK, RAISES, COLAB = "solution", "check", "raises-exception", "colab"
 WORKSHOP = paths.ROOT / "workshop"
 STUDENT = WORKSHOP / "student"
 AGENDA = WORKSHOP / "agenda.toml"
@@ -58,9 +61,51 @@ def _tags(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def student_copy(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """The student version of a lesson notebook (see the module docstring)."""
-    cells = []
+@dataclass(frozen=True)
+class Colab:
+    """Where Colab opens the student notebooks and installs fraudworld from: a GitHub repository
+    (a fork works) and a branch or tag."""
+
+    repository: str
+    ref: str = "main"
+
+    def __post_init__(self):
+        owner_repo = self.repository.removeprefix("https://github.com/").strip("/").split("/")
+        if not self.repository.startswith("https://github.com/") or len(owner_repo) != 2 or not all(owner_repo):
+            raise ValueError(f"colab.repository: {self.repository!r} is not allowed; expected "
+                             "https://github.com/OWNER/REPO")
+        if not self.ref or any(c.isspace() for c in self.ref):
+            raise ValueError(f"colab.ref: {self.ref!r} is not allowed; expected a branch or tag name")
+
+    def badge(self, path: str) -> str:
+        """Markdown for an "Open in Colab" badge launching ``path`` (relative to the repository)."""
+        slug = self.repository.removeprefix("https://github.com/").strip("/")
+        return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                f"(https://colab.research.google.com/github/{slug}/blob/{self.ref}/{path})")
+
+    def setup_cells(self) -> list[nbformat.NotebookNode]:
+        """Install fraudworld in Colab only (elsewhere ``make workshop-env`` did), then check its version."""
+        install = (
+            "# In Google Colab, and only there, install fraudworld (on a laptop, `make workshop-env` did).\n"
+            "import os\nimport subprocess\nimport sys\n\n"
+            "if \"google.colab\" in sys.modules:\n"
+            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
+            f"                    \"fraudworld @ git+{self.repository.rstrip('/')}@{self.ref}\"], check=True)\n"
+            "    os.environ.setdefault(\"FRAUDWORLD_DATA\", \"/content/fraudworld-data\")  # the world cache")
+        check = (
+            "import simulator\n\n"
+            f"assert simulator.__version__ == \"{__version__}\", (\n"
+            f"    f\"this notebook was made for fraudworld {__version__}, but {{simulator.__version__}} is installed: \"\n"
+            "    \"run `make workshop-env` (in Colab: Runtime > Restart session, then run all)\")")
+        return [nbformat.v4.new_code_cell(install, id="colab-install", metadata={"tags": [COLAB]}),
+                nbformat.v4.new_code_cell(check, id="colab-version", metadata={"tags": [COLAB]})]
+
+
+def student_copy(notebook: nbformat.NotebookNode, name: str = "notebook",
+                 colab: Colab | None = None) -> nbformat.NotebookNode:
+    """The student version of a lesson notebook (see the module docstring); with ``colab``, its
+    Colab setup cells first and a launch badge under the title."""
+    cells = colab.setup_cells() if colab else []
     for i, cell in enumerate(notebook.cells):
         tags = _tags(cell)
         if SOLUTION in tags and cell.cell_type == "markdown":
@@ -77,6 +122,9 @@ def student_copy(notebook: nbformat.NotebookNode, name: str = "notebook") -> nbf
             cell.metadata["tags"] = tags + [RAISES]
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        if colab and i == 0 and cell.cell_type == "markdown":
+            title, _, rest = cell.source.partition("\n")
+            cell.source = f"{title}\n\n{colab.badge(f'workshop/student/{name}')}\n{rest}"
         cells.append(cell)
     out = nbformat.from_dict({**notebook, "cells": cells})
     nbformat.validate(out)
@@ -89,10 +137,12 @@ def exercise_notebooks(source: Path = paths.ROOT / "notebooks") -> list[Path]:
             if any(SOLUTION in _tags(c) for c in nbformat.read(p, as_version=4).cells)]
 
 
-def write_student_copies(out: Path = STUDENT, source: Path = paths.ROOT / "notebooks") -> list[Path]:
-    """Write every exercise notebook's student copy into ``out``; each file is written whole
-    (to a temporary name, then renamed) only after every copy was made."""
-    copies = {p.name: student_copy(nbformat.read(p, as_version=4), p.name) for p in exercise_notebooks(source)}
+def write_student_copies(out: Path = STUDENT, source: Path = paths.ROOT / "notebooks",
+                         agenda: Path = AGENDA) -> list[Path]:
+    """Write every exercise notebook's student copy into ``out``, with the agenda's Colab setup;
+    each file is written whole (to a temporary name, then renamed) only after every copy was made."""
+    colab = load_agenda(agenda).colab
+    copies = {p.name: student_copy(nbformat.read(p, as_version=4), p.name, colab) for p in exercise_notebooks(source)}
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, nb in copies.items():
@@ -126,6 +176,7 @@ class Agenda:
     minutes: int
     teaching_budget: int
     slots: tuple[Slot, ...]
+    colab: Colab
 
     @property
     def sessions(self) -> list[Slot]:
@@ -153,11 +204,19 @@ def load_agenda(path: Path = AGENDA) -> Agenda:
         slots.append(Slot(entry.get("notebook"), _minutes(entry, "teach", where), _minutes(entry, "exercise", where),
                           _minutes(entry, "break_minutes", where), tuple(entry.get("objectives", ())),
                           entry.get("prompt", ""), tuple(entry.get("sticking_points", ()))))
-    for key in ("title", "minutes", "teaching_budget"):
+    for key in ("title", "minutes", "teaching_budget", "colab"):
         if key not in data:
             raise ValueError(f"{Path(path).name}: {key} is missing")
+    colab = data["colab"]
+    unknown = sorted(set(colab) - set(Colab.__dataclass_fields__)) if isinstance(colab, dict) else ["(not a table)"]
+    if unknown:
+        raise ValueError(f"{Path(path).name}: colab: unknown fields {unknown}; allowed: repository, ref")
+    try:
+        colab = Colab(**colab)
+    except TypeError:
+        raise ValueError(f"{Path(path).name}: colab.repository is missing") from None
     return Agenda(data["title"], _minutes(data, "minutes", Path(path).name),
-                  _minutes(data, "teaching_budget", Path(path).name), tuple(slots))
+                  _minutes(data, "teaching_budget", Path(path).name), tuple(slots), colab)
 
 
 def measured_seconds(path: Path = TIMINGS) -> dict[str, float]:
@@ -171,8 +230,13 @@ def guide_markdown(agenda: Agenda, seconds: dict[str, float]) -> str:
     lines = [f"# {agenda.title}", "", "Generated from `workshop/agenda.toml` by `make guide`; do not edit.", "",
              "Participants open the notebooks in `workshop/student/` (the exercises' solutions replaced by stubs, "
              "each followed by a check cell); the worked solutions are in `notebooks/`, in the cells tagged "
-             "`solution`. Homework before the day: `make test` passes, or at least `make figures` has cached the "
-             "world.", "", "## Schedule", "",
+             "`solution`.", "",
+             "**Homework before the day:** `make workshop-env` -- it installs the exact versions CI tested "
+             "(`requirements/workshop.txt`; without make: `pip install -r requirements/workshop.txt && pip install "
+             "--no-deps -e .`) and runs `fraudworld doctor`, which checks the Python, the packages, the Jupyter "
+             "kernel, `OMP_NUM_THREADS`, disk and memory, generates the notebooks' world into the cache, and "
+             "prints what to fix. Everything it marks `FAIL` must be fixed before the day. Without a working "
+             "laptop, a participant opens a student notebook in Google Colab from the badge at its top.", "", "## Schedule", "",
              "| start | slot | teach | exercise | notebook runs in |", "|---:|---|---:|---:|---:|"]
     clock = 0
     for slot in agenda.slots:

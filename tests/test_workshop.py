@@ -18,6 +18,7 @@ from simulator import workshop
 from simulator.paths import ROOT
 
 EXERCISES = workshop.exercise_notebooks()
+COLAB = workshop.Colab("https://github.com/someone/fraudworld-fork", "workshop-2026")
 
 
 def cells_tagged(nb, tag: str) -> list:
@@ -45,14 +46,15 @@ def test_the_committed_student_copies_are_what_the_lesson_notebooks_generate(tmp
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_a_student_copy_hides_the_solutions_and_keeps_the_checks(path):
     lesson = nbformat.read(path, as_version=4)
-    student = workshop.student_copy(lesson, path.name)
+    student = workshop.student_copy(lesson, path.name, COLAB)
     text = "\n".join(c.source for c in student.cells)
     for cell in cells_tagged(lesson, workshop.SOLUTION):
         assert cell.source not in text, f"{path.name}: a solution survived in the student copy"
     checks = cells_tagged(student, workshop.CHECK)
     assert checks and all(workshop.RAISES in c.metadata["tags"] for c in checks)
-    assert len(student.cells) == len(lesson.cells) - sum(
+    assert len(student.cells) == len(lesson.cells) + 2 - sum(
         c.cell_type == "markdown" for c in cells_tagged(lesson, workshop.SOLUTION))
+    assert [c.metadata["tags"] for c in student.cells[:2]] == [[workshop.COLAB]] * 2
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
@@ -89,6 +91,66 @@ def test_student_copies_live_where_the_readme_says(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in EXERCISES], "no partial files left"
 
 
+# --- Colab -----------------------------------------------------------------------------------------
+
+def run_setup(cells, monkeypatch, *, in_colab: bool) -> list:
+    """Run the Colab setup cells as a kernel would; return the commands they ran."""
+    import subprocess
+    import sys
+    import types
+
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.delenv("FRAUDWORLD_DATA", raising=False)
+    for cell in cells:
+        exec(compile(cell.source, "colab cell", "exec"), {})
+    return ran
+
+
+def test_the_colab_cell_installs_only_in_colab_from_the_agenda_s_repository(monkeypatch):
+    import os
+
+    assert run_setup(COLAB.setup_cells(), monkeypatch, in_colab=False) == []
+    assert "FRAUDWORLD_DATA" not in os.environ
+    (cmd,) = run_setup(COLAB.setup_cells(), monkeypatch, in_colab=True)
+    assert cmd[-1] == "fraudworld @ git+https://github.com/someone/fraudworld-fork@workshop-2026"
+    assert cmd[1:4] == ["-m", "pip", "install"]
+    assert os.environ["FRAUDWORLD_DATA"].startswith("/content/"), "the world cache outside site-packages"
+
+
+def test_the_version_check_stops_a_notebook_made_for_another_release(monkeypatch):
+    import simulator
+
+    monkeypatch.setattr(simulator, "__version__", "0.0.1")
+    with pytest.raises(AssertionError, match="made for fraudworld .* but 0.0.1 is installed: run `make workshop-env`"):
+        run_setup(COLAB.setup_cells(), monkeypatch, in_colab=False)
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_each_student_copy_starts_with_the_colab_setup_and_a_badge_to_itself(path):
+    colab = workshop.load_agenda().colab
+    student = nbformat.read(workshop.STUDENT / path.name, as_version=4)
+    assert [c.id for c in student.cells[:2]] == ["colab-install", "colab-version"]
+    assert colab.badge(f"workshop/student/{path.name}") in student.cells[2].source
+    assert f"/blob/{colab.ref}/workshop/student/{path.name})" in student.cells[2].source
+
+
+@pytest.mark.parametrize("table, message", [
+    ('repository = "https://gitlab.com/a/b"', r"colab.repository: 'https://gitlab.com/a/b' is not allowed"),
+    ('repository = "https://github.com/a"', r"colab.repository: .* expected https://github.com/OWNER/REPO"),
+    ('repository = "https://github.com/a/b"\nref = "my branch"', r"colab.ref: 'my branch' is not allowed"),
+    ('repository = "https://github.com/a/b"\nbranch = "x"', r"colab: unknown fields \['branch'\]"),
+    ('ref = "main"', r"colab.repository is missing"),
+])
+def test_a_bad_colab_table_is_refused_naming_the_field(tmp_path, table, message):
+    path = tmp_path / "agenda.toml"
+    path.write_text(f'title = "t"\nminutes = 180\nteaching_budget = 150\n[colab]\n{table}\n')
+    with pytest.raises(ValueError, match=message):
+        workshop.load_agenda(path)
+
+
 # --- the agenda and the facilitator's guide -------------------------------------------------------
 
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -119,6 +181,7 @@ def test_the_committed_guide_is_what_the_agenda_generates(tmp_path):
         "workshop/README.md drifted from workshop/agenda.toml; run `make guide` and commit it")
     text = fresh.read_text()
     assert all(f"`{name}`" in text for name in NOTEBOOKS) and "workshop/student/" in text
+    assert "`make workshop-env`" in text and "`fraudworld doctor`" in text, "the homework line"
 
 
 @pytest.mark.parametrize("bad, message", [
