@@ -9,6 +9,7 @@ solutions, run with every cell expected to pass.
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pandas as pd
@@ -68,6 +69,26 @@ def test_each_check_fails_on_the_untouched_stub_saying_what_to_compute(path):
     for check in checks:
         with pytest.raises(AssertionError, match=r"should be a DataFrame with columns .* compute it"):
             exec(compile(check.source, f"{path.name} check", "exec"), dict(namespace))
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_each_check_explains_a_well_shaped_but_wrong_answer(path, monkeypatch):
+    """A frame of the right shape whose numbers are all equal passes the shape test and fails a
+    comparison -- with a message that gives the numbers and a hint, not a bare AssertionError."""
+    student = workshop.student_copy(nbformat.read(path, as_version=4), path.name)
+    for check in cells_tagged(student, workshop.CHECK):
+        shapes = []
+        monkeypatch.setattr(workshop, "expect_frame", lambda value, name, *, columns, rows: shapes.append(
+            (name, columns, rows)) or pytest.fail("shape recorded"))
+        (variable,) = re.findall(r"expect_frame\((\w+),", check.source)
+        with pytest.raises(pytest.fail.Exception):
+            exec(compile(check.source, f"{path.name} check", "exec"), {variable: None})
+        monkeypatch.undo()
+        ((name, columns, rows),) = shapes
+        flat = pd.DataFrame(1.0, index=list(rows), columns=list(columns))
+        with pytest.raises(AssertionError) as failed:
+            exec(compile(check.source, f"{path.name} check", "exec"), {name: flat})
+        assert len(str(failed.value)) > 40 and re.search(r"\d", str(failed.value)), str(failed.value)
 
 
 def test_expect_frame_names_what_is_missing():
