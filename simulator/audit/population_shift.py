@@ -444,28 +444,25 @@ def plot_hidden_shift(ax, evidence: pd.DataFrame) -> None:
 
 def plot_marginals(ax, evidence: pd.DataFrame) -> None:
     """Each feature's KS and PSI, reference against current, against the drift thresholds."""
-    y = np.arange(len(evidence))
-    ax.barh(y - 0.2, evidence["ks"].fillna(0), 0.4, label="KS")
-    ax.barh(y + 0.2, evidence["psi"], 0.4, label="PSI")
+    _paired_bars(ax, evidence.assign(ks=evidence["ks"].fillna(0)), {"ks": "KS", "psi": "PSI"},
+                 "reference against current period")
     ax.axvline(KS_DRIFT, color="C0", ls="--", lw=1)
     ax.axvline(PSI_DRIFT, color="C1", ls="--", lw=1)
-    ax.set_yticks(y, evidence.index)
-    ax.invert_yaxis()
-    ax.set_xlabel("reference against current period")
-    ax.legend(fontsize="small")
 
 
 def plot_bin_shares(ax, evidence: pd.DataFrame) -> None:
     """A feature's share of rows per bin, reference against current period."""
+    _paired_bars(ax, evidence, {"reference": "reference", "current": "current"}, "share of rows")
+
+
+def _paired_bars(ax, evidence: pd.DataFrame, columns: dict[str, str], xlabel: str) -> None:
     y = np.arange(len(evidence))
-    ax.barh(y - 0.2, evidence["reference"], 0.4, label="reference")
-    ax.barh(y + 0.2, evidence["current"], 0.4, label="current")
+    for offset, (column, label) in zip((-0.2, 0.2), columns.items()):
+        ax.barh(y + offset, evidence[column], 0.4, label=label)
     ax.set_yticks(y, evidence.index)
     ax.invert_yaxis()
-    ax.set_xlabel("share of rows")
+    ax.set_xlabel(xlabel)
     ax.legend(fontsize="small")
-
-
 def plot_calibration(ax, evidence: pd.DataFrame) -> None:
     """Each level's observed label rate (95% interval) against its mean score."""
     y = np.arange(len(evidence))
