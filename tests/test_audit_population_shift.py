@@ -246,8 +246,9 @@ def test_many_levels_keep_the_largest_and_lump_the_rest():
 
 # --- the lessons' tables -----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=[0, 1, 2], ids=lambda s: f"seed{s}")
+@pytest.fixture(scope="module", params=[0], ids=lambda s: f"seed{s}")
 def world(request):
+    """The verdicts' details on seed 0; tests/test_audit_world.py runs every family on seeds 0-2."""
     from simulator.cache import load_world
 
     return load_world("default", request.param)
