@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 # One lock for every platform (laptops run macOS and Windows too), for the Python the project targets.
 LOCK_FLAGS := --universal --python-version 3.11
 
-.PHONY: figures test student guide book workshop-env lock bench bench-lessons clean
+.PHONY: figures test student guide book workshop-env lock bench bench-lessons bench-audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench: $(VENV)/.installed
 ## Measure each lesson by stage, each notebook's wall time and peak memory, and the figures command.
 bench-lessons: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_lessons.py --json benchmarks/results/lessons.json
+
+## Measure `fraudworld audit` on the default world's naive training table at several sizes.
+bench-audit: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_audit.py --json benchmarks/results/audit.json
 
 clean:
 	rm -rf data/ .pytest_cache

@@ -3,7 +3,9 @@
 ``fraudworld generate --out DIR`` writes a world (atomically: nothing is left at
 DIR if it fails or is interrupted) and prints a one-screen summary;
 ``fraudworld summary DIR`` prints the summary of a world already written;
-``fraudworld doctor`` checks the machine is ready for the notebooks (see :mod:`simulator.doctor`).
+``fraudworld doctor`` checks the machine is ready for the notebooks (see :mod:`simulator.doctor`);
+``fraudworld audit TABLE --spec SPEC.toml --out DIR`` audits a training table (see
+:mod:`simulator.audit.cli`: its own exit codes, 1 meaning findings).
 
 Exit codes: 0 success; 2 bad arguments, a bad config, a missing world or an
 output directory that is not empty (without ``--force``); 1 an operating
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__, doctor
+from .audit import cli as audit_cli
 from .config import PRESETS, ConfigError, WorldConfig, load_config
 from .rng import check_seed
 from .storage import MANIFEST, TIME_CONVENTION, OutputExistsError, read_world, write_world
@@ -40,7 +43,8 @@ EXIT_CODES = """\
 exit codes: 0 success; 2 bad arguments, a bad config, a missing world or a
 non-empty output directory without --force; 1 an operating system failure
 while reading or writing; 130 interrupted (a world being generated is then
-not written at all)."""
+not written at all). `audit` and `doctor` have their own: 1 means findings at
+or above --fail-on, or a failed check."""
 GENERATE_EXAMPLES = """\
 examples:
   fraudworld generate --out data/small --preset small --seed 1
@@ -142,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--lock", type=_existing_file, default=doctor.LOCK, metavar="FILE",
                      help="the lock file to compare with (default: requirements/workshop.txt of the checkout)")
     doc.set_defaults(run=_doctor)
+
+    audit_cli.add_parser(commands, WIDTH)
     return parser
 
 

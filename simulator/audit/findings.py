@@ -147,7 +147,7 @@ class Report:
                              for row, f in zip(self.findings.to_dict("records"), self.findings_list)]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=_jsonable, allow_nan=False)
+        return json.dumps(_finite(self.to_dict()), indent=2, default=_jsonable, allow_nan=False)
 
     def to_html(self) -> str:
         """A self-contained HTML page: the summary, each finding with its evidence and figure."""
@@ -160,6 +160,17 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     if frame.empty:
         return []
     return json.loads(frame.reset_index().to_json(orient="records", date_format="iso", default_handler=str))
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _jsonable(value):

@@ -226,7 +226,11 @@ def parse_times(values: pd.Series, where: str) -> pd.Series:
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         raise SpecError(f"{where}: column {values.name!r} is {values.dtype}; expected date-times "
                         "(datetime64, or ISO 8601 strings such as 2026-04-05 09:10:00)")
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    except ValueError:  # pandas refuses to mix time-zone offsets in one column
+        raise SpecError(f"{where}: column {values.name!r} has times in different time zones (offsets); "
+                        "expected wall-clock times on one clock") from None
     bad = parsed.isna() & values.notna()
     if bad.any():
         first = values[bad].iloc[0]
