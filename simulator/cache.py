@@ -49,8 +49,9 @@ GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", 
                      "outages", "features", "world", "storage")
 FINGERPRINT_FILE = "generator.sha256"
 PACKAGE = Path(__file__).parent
-# What lesson results do not depend on: drawing, the figure and command-line front ends.
-NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py")
+# What lesson results do not depend on: drawing, the figure and command-line front ends, the
+# workshop's and the book's tooling, the doctor and the audit of a user's tables.
+NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py", "book.py", "doctor.py", "audit")
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 
 

@@ -202,7 +202,7 @@ def lesson_imports(name: str) -> set[str]:
     return {str(p.relative_to(root)) for p in seen}
 
 
-@pytest.mark.parametrize("lesson", ["time_travel", "default_signalling", "population_shift"])
+@pytest.mark.parametrize("lesson", ["time_travel", "default_signalling", "population_shift", "design_that_time"])
 def test_the_code_fingerprint_covers_every_module_a_lesson_imports(lesson):
     imported = lesson_imports(lesson)
     assert {"experiment.py", "pipelines.py", "evaluate.py", "cache.py"} <= imported
