@@ -57,7 +57,7 @@ book: $(VENV)/.installed
 
 ## Measure generation speed and memory at several sizes.
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_generate.py --json benchmarks/results/generate.json
 
 ## Measure each lesson by stage, each notebook's wall time and peak memory, and the figures command.
 bench-lessons: $(VENV)/.installed

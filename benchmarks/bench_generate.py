@@ -1,28 +1,29 @@
-"""Generation speed and memory at several sizes (a measurement, never a test).
+"""Generation speed and memory at several sizes, as a user sees them (a measurement, never a test).
 
-For each size, in a fresh subprocess per run (so memory is honest and runs do
-not share caches):
+For each size, a fresh process per run under ``/usr/bin/time -v`` with
+``OMP_NUM_THREADS=1``, so every figure is whole-process -- interpreter start-up
+and imports included -- as a user gets it:
 
-* ``write_world``: the end-to-end job -- generate every table, batch features
-  and serving log included, and stream them to Parquet -- wall time,
-  transactions/s and peak memory;
-* ``generate()``: the same world built in memory (no Parquet).
+* ``command``: ``fraudworld generate --out DIR --preset default --users N`` --
+  every table, batch features and serving log included, streamed to Parquet,
+  and the summary printed;
+* ``generate``: ``simulator.generate(...)``, the same world built in memory
+  (no Parquet, no summary).
 
-Peak memory is the process's peak resident set size (``ru_maxrss``, which
-counts numpy and Arrow buffers that tracemalloc misses) minus the peak RSS of
-the same interpreter right after importing the package, numpy, pandas and
-pyarrow: the memory the job itself needed. (This process imports nothing
-heavy: a child starts with its parent's peak RSS.) "bytes/tx" divides it by
-the number of transactions. "CPU s" is user + system CPU time of the process,
-all threads: wall time on an idle machine is what counts; CPU time shows how
-much of the second core was used, and what a busy machine did to the wall time.
-
-Sizes are target transaction counts (``0.3M``, ``3M``, ``10M``, or plain
-integers); the user count of the default preset is scaled to reach them, using
-the transactions per user of one pilot shard. Run with::
+Reported: wall seconds, CPU seconds (user + system, all threads: how much of the
+second core was used, and what a busy machine did to the wall time),
+purchases/s (transactions over wall seconds) and the peak resident set size
+(``Maximum resident set size``). Sizes are target transaction counts (``0.3M``,
+``3M``, ``10M``, or plain integers); the default preset's user count is scaled to
+reach them, from the transactions per user of one pilot shard. Wall times on a
+shared machine vary from one minute to the next: ``--repeat`` reports the best
+time and the largest peak, and the report starts with a reference (numpy
+sorting ten million floats) to compare machines and moments by. The code
+measured is the one ``python`` imports (set ``PYTHONPATH`` to measure another
+checkout). Run with (``make bench``)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_generate.py [--sizes 0.3M,3M,10M] [--seed 0] [--repeat 1]
-        [--modes write_world,generate] [--threads N]
+        [--modes command,generate] [--json benchmarks/results/generate.json]
 """
 
 from __future__ import annotations
@@ -30,41 +31,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
-WORKER = r"""
-import json, os, resource, shutil, sys, tempfile, time
-mode, users, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-import numpy, pandas, pyarrow, pyarrow.parquet  # noqa: F401  (part of the baseline)
-import simulator, simulator.world
-from simulator.storage import write_world
-if os.environ.get("BENCH_SHARD_THREADS"):
-    simulator.world.SHARD_THREADS = int(os.environ["BENCH_SHARD_THREADS"])
-config = simulator.preset("default").with_overrides(users=users)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-c0 = cpu()
-out = tempfile.mkdtemp(prefix="fraudworld-bench-")
-try:
-    t0 = time.perf_counter()
-    if mode == "write_world":
-        write_world(out, config, seed=seed, force=True)
-        seconds = time.perf_counter() - t0
-        n = json.load(open(os.path.join(out, "manifest.json")))["row_counts"]["transactions"]
-    else:
-        world = simulator.generate(config, seed=seed)
-        seconds = time.perf_counter() - t0
-        n = len(world.transactions)
-    cpu_seconds = cpu() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-finally:
-    shutil.rmtree(out, ignore_errors=True)
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "transactions": n, "peak_kb": peak, "base_kb": base}))
+IN_MEMORY = r"""
+import sys, simulator
+world = simulator.generate(simulator.preset("default").with_overrides(users=int(sys.argv[1])), seed=int(sys.argv[2]))
+print(len(world.transactions))
+"""
+PILOT = r"""
+import sys, simulator
+from simulator.world import SHARD_SIZE
+world = simulator.generate(simulator.preset("default").with_overrides(users=SHARD_SIZE), seed=int(sys.argv[1]))
+print(len(world.transactions) / SHARD_SIZE)
 """
 
 
@@ -74,50 +60,76 @@ def parse_size(text: str) -> int:
     return int(float(text.rstrip("km")) * scale)
 
 
-def run(mode: str, users: int, seed: int, threads: int | None) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", BENCH_SHARD_THREADS=str(threads or ""))
-    proc = subprocess.run([sys.executable, "-c", WORKER, mode, str(users), str(seed)], env=env,
-                          capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-PILOT = r"""
-import simulator
-from simulator.world import SHARD_SIZE
-world = simulator.generate(simulator.preset("default").with_overrides(users=SHARD_SIZE), seed=int(__import__("sys").argv[1]))
-print(len(world.transactions) / SHARD_SIZE)
-"""
-
-
 def txns_per_user(seed: int) -> float:
-    """Transactions per user of the default preset, from one pilot shard.
-
-    In a subprocess: a child inherits its parent's peak RSS at fork, so this
-    process stays small.
-    """
-    proc = subprocess.run([sys.executable, "-c", PILOT, str(seed)], capture_output=True, text=True, check=True,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    """Transactions per user of the default preset, from one pilot shard (in a subprocess)."""
+    proc = subprocess.run([sys.executable, "-c", PILOT, str(seed)], capture_output=True, text=True, check=True)
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(mode: str, users: int, seed: int, repeat: int, threads: int | None) -> dict:
-    runs = [run(mode, users, seed, threads) for _ in range(repeat)]
+def timed(cmd: list[str]) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``: wall and CPU seconds, peak RSS in MB, stdout."""
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-2000:]}")
+
+    def field(name: str) -> str:
+        return re.search(rf"{re.escape(name)}: (\S+)", proc.stderr).group(1)
+
+    elapsed = field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")
+    return {"seconds": sum(float(x) * 60 ** i for i, x in enumerate(reversed(elapsed))),
+            "cpu_seconds": float(field("User time (seconds)")) + float(field("System time (seconds)")),
+            "peak_mb": int(field("Maximum resident set size (kbytes)")) / 1024, "stdout": proc.stdout}
+
+
+def run(mode: str, users: int, seed: int) -> dict:
+    """One whole-process run, with its transaction count."""
+    if mode == "generate":
+        r = timed([sys.executable, "-c", IN_MEMORY, str(users), str(seed)])
+        return {**r, "transactions": int(r.pop("stdout").split()[-1])}
+    out = Path(tempfile.mkdtemp(prefix="fraudworld-bench-")) / "world"
+    script = Path(sys.executable).parent / "fraudworld"
+    try:
+        r = timed([str(script), "generate", "--out", str(out), "--preset", "default", "--users", str(users),
+                   "--seed", str(seed)])
+        r["transactions"] = json.loads((out / "manifest.json").read_text())["row_counts"]["transactions"]
+        del r["stdout"]
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return r
+
+
+def measure(mode: str, users: int, seed: int, repeat: int) -> dict:
+    runs = [run(mode, users, seed) for _ in range(repeat)]
     best = min(runs, key=lambda r: r["seconds"])
-    peak_mb = max((r["peak_kb"] - r["base_kb"]) for r in runs) / 1024
-    return {"seconds": best["seconds"], "cpu_seconds": min(r["cpu_seconds"] for r in runs),
-            "transactions": best["transactions"], "peak_mb": peak_mb}
+    return {**best, "peak_mb": max(r["peak_mb"] for r in runs)}
 
 
-def table(title: str, rows: list[tuple[str, int, dict]]) -> str:
+def reference_seconds() -> float:
+    """Seconds numpy takes to sort ten million floats here and now (best of three)."""
+    import numpy as np
+
+    values = np.random.default_rng(0).random(10_000_000)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.sort(values)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def table(title: str, rows: list[dict]) -> str:
     lines = [f"**{title}**", "",
-             "| size | users | transactions | seconds | CPU s | tx/s | peak MB | bytes/tx |",
+             "| size | users | transactions | seconds | CPU s | transactions/s | peak MB | bytes/transaction |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for size, users, r in rows:
+    for r in rows:
         n = r["transactions"]
-        lines.append(f"| {size} | {users:,} | {n:,} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} "
-                     f"| {n / r['seconds']:,.0f} "
-                     f"| {r['peak_mb']:,.0f} | {r['peak_mb'] * 2**20 / n:,.0f} |")
+        lines.append(f"| {r['size']} | {r['users']:,} | {n:,} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} "
+                     f"| {n / r['seconds']:,.0f} | {r['peak_mb']:,.0f} | {r['peak_mb'] * 2**20 / n:,.0f} |")
     return "\n".join(lines)
+
+
+TITLES = {"command": "`fraudworld generate` (whole process: imports, every table to Parquet, the summary)",
+          "generate": "`simulator.generate()` in memory (whole process)"}
 
 
 def main(argv=None) -> None:
@@ -125,23 +137,25 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="0.3M,3M,10M", help="target transaction counts, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="runs per size and mode (best time, largest peak)")
-    p.add_argument("--modes", default="write_world,generate", help="write_world and/or generate")
-    p.add_argument("--threads", type=int, default=None,
-                   help="shards generated at a time (default: the package's simulator.world.SHARD_THREADS)")
+    p.add_argument("--modes", default="command,generate", help="command and/or generate")
+    p.add_argument("--json", type=Path, default=None, help="also write the measurements as JSON here")
     args = p.parse_args(argv)
     per_user = txns_per_user(args.seed)
-    sizes = [(s.strip(), max(10, round(parse_size(s) / per_user))) for s in args.sizes.split(",")]
-    threads = args.threads or "default"
-    print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS=1, shard threads {threads}, seed {args.seed}, best of {args.repeat}; "
-          f"{per_user:.1f} transactions per user (pilot)\n", flush=True)
-    titles = {"write_world": "write_world (generate + batch features + serving log + Parquet)",
-              "generate": "generate() in memory"}
+    reference = reference_seconds()
+    print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS=1, seed {args.seed}, best of {args.repeat}; "
+          f"{per_user:.1f} transactions per user (pilot); numpy sort of 1e7 floats {reference:.2f} s\n", flush=True)
+    report = {"seed": args.seed, "repeat": args.repeat, "reference_sort_seconds": reference}
     for mode in args.modes.split(","):
         rows = []
-        for size, users in sizes:
-            rows.append((size, users, measure(mode, users, args.seed, args.repeat, args.threads)))
-            print(f"  {mode} {size}: {rows[-1][2]['seconds']:.2f} s", file=sys.stderr, flush=True)
-        print(table(titles[mode], rows) + "\n", flush=True)
+        for size in args.sizes.split(","):
+            users = max(10, round(parse_size(size) / per_user))
+            r = measure(mode, users, args.seed, args.repeat)
+            rows.append({"size": size.strip(), "users": users, **r})
+            print(f"  {mode} {size}: {r['seconds']:.2f} s, {r['peak_mb']:.0f} MB", file=sys.stderr, flush=True)
+        report[mode] = rows
+        print(table(TITLES[mode], rows) + "\n", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

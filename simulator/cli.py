@@ -26,8 +26,8 @@ from . import __version__, doctor
 from .audit import cli as audit_cli
 from .config import PRESETS, ConfigError, WorldConfig, load_config
 from .rng import check_seed
-from .storage import MANIFEST, TIME_CONVENTION, OutputExistsError, read_world, write_world
-from .summary import TABLE_DESCRIPTIONS, format_summary, summarize
+from .storage import MANIFEST, TIME_CONVENTION, OutputExistsError, write_world
+from .summary import TABLE_DESCRIPTIONS, Tally, format_summary, summarize_saved
 
 PROG = "fraudworld"
 WIDTH = 78
@@ -154,17 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _generate(args: argparse.Namespace) -> int:
     config = load_config(args.config, base=args.preset).with_overrides(days=args.days, users=args.users)
     out = Path(args.out)
+    tally = Tally(config, args.seed)  # the summary, counted as the shards are written: nothing is read back
     try:
-        write_world(out, config, seed=args.seed, force=args.force, progress=True)
+        write_world(out, config, seed=args.seed, force=args.force, progress=True, observe=tally.add)
     except KeyboardInterrupt:
         return _error(f"interrupted; nothing was written to {str(out)!r}", 130)
     print(f"wrote {out} (preset {args.preset}, seed {args.seed})\n")
-    print(format_summary(summarize(read_world(out))))
+    print(format_summary(tally.summary()))
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
-    summary = summarize(read_world(args.dir))
+    summary = summarize_saved(args.dir)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 

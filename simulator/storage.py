@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -87,13 +87,19 @@ def _write(writer: pq.ParquetWriter, df: pd.DataFrame) -> None:
     writer.write_table(pa.Table.from_pandas(df, schema=writer.schema, preserve_index=False))
 
 
+Observer = Callable[[Mapping[str, pd.DataFrame]], None]
+
+
 def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Iterable[dict[str, pd.DataFrame]],
-                 global_: dict[str, pd.DataFrame], *, force: bool = False) -> Path:
+                 global_: dict[str, pd.DataFrame], *, force: bool = False, observe: Observer | None = None) -> Path:
     """Write chunks of per-user tables (one row group each) and the global tables, atomically.
 
     Each file has a writer thread that appends its chunks in order (Arrow
     releases the GIL), so the next chunk is generated while earlier ones are
     written; at most :data:`CHUNKS_IN_FLIGHT` chunks wait to be written.
+    ``observe``, if given, sees every chunk, then the global tables, as they are
+    handed to the writers (e.g. :class:`simulator.summary.Tally`), so nothing
+    needs to be read back.
     """
     path = Path(path)
     with atomic_directory(path, force=force) as tmp:
@@ -116,6 +122,8 @@ def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Ite
                     for future in in_flight.popleft():
                         future.result()  # raises a writer's error here
                 in_flight.append([submit(name, df) for name, df in chunk.items()])
+                if observe:
+                    observe(chunk)
                 del chunk  # the writer threads hold it until it is written
             while in_flight:
                 for future in in_flight.popleft():
@@ -128,6 +136,8 @@ def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Ite
         for name, df in global_.items():
             df.to_parquet(tmp / f"{name}.parquet", index=False)
             rows[name] = len(df)
+        if observe:
+            observe(global_)
         missing = [n for n in TABLES if not (tmp / f"{n}.parquet").exists()]
         if missing:
             raise ValueError(f"tables: {missing} were not written")
@@ -138,16 +148,17 @@ def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Ite
 
 
 def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: int = 0, force: bool = False,
-                progress: bool = False) -> Path:
+                progress: bool = False, observe: Observer | None = None) -> Path:
     """Generate a world straight to disk, one shard at a time (bounded memory).
 
-    The files are identical to ``generate(config, seed=seed).save(path)``.
+    The files are identical to ``generate(config, seed=seed).save(path)``;
+    ``observe`` sees each shard's tables, then the global ones (see :func:`write_tables`).
     """
     config, seed = resolve(config, seed)
     check_output(Path(path), force)  # fail before the work, not after it
     g = make_globals(config, seed)
     shards = with_progress(iter_shards(config, seed, g), config, progress)
-    return write_tables(path, config, seed, shards, global_tables(config, g), force=force)
+    return write_tables(path, config, seed, shards, global_tables(config, g), force=force, observe=observe)
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -159,21 +170,42 @@ def read_manifest(path: str | Path) -> dict:
                                 "'fraudworld generate' or World.save?") from None
 
 
-def read_world(path: str | Path) -> World:
-    """Load every table of a saved world, with its config and seed."""
+def read_config(path: str | Path) -> tuple[WorldConfig, int]:
+    """The validated config and the seed of a saved world, from its manifest."""
     path = Path(path)
     manifest = read_manifest(path)
     try:
         config = validate(from_mapping(WorldConfig, manifest["config"]))
     except (ConfigError, KeyError) as exc:
         raise ConfigError(f"world: {str(path)!r} has an unreadable config in {MANIFEST} ({exc})") from None
-    tables = {}
-    for name in TABLES:
-        file = path / f"{name}.parquet"
-        if not file.exists():
-            raise FileNotFoundError(f"world: {str(path)!r} is missing {file.name}")
-        tables[name] = pd.read_parquet(file)
-    return World(config, int(manifest["seed"]), **tables)
+    return config, int(manifest["seed"])
 
 
-__all__ = ["GLOBAL_TABLES", "write_world", "read_world", "write_tables", "atomic_directory", "read_manifest"]
+def _table_file(path: str | Path, name: str) -> Path:
+    path = Path(path)
+    file = path / f"{name}.parquet"
+    if not file.exists():
+        raise FileNotFoundError(f"world: {str(path)!r} is missing {file.name}")
+    return file
+
+
+def read_table(path: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table of a saved world: every column, or only ``columns`` (``[]``: none, only the row count)."""
+    return pd.read_parquet(_table_file(path, name), columns=columns)
+
+
+def read_row_groups(path: str | Path, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """One table of a saved world, row group by row group (written by generation: one per shard)."""
+    file = pq.ParquetFile(_table_file(path, name))
+    for i in range(file.num_row_groups):
+        yield file.read_row_group(i, columns=columns).to_pandas()
+
+
+def read_world(path: str | Path) -> World:
+    """Load every table of a saved world, with its config and seed."""
+    config, seed = read_config(path)
+    return World(config, seed, **{name: read_table(path, name) for name in TABLES})
+
+
+__all__ = ["GLOBAL_TABLES", "write_world", "read_world", "read_config", "read_table", "read_row_groups", "write_tables",
+           "atomic_directory", "read_manifest"]

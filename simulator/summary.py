@@ -3,7 +3,9 @@
 :func:`summarize` turns a :class:`~simulator.world.World` into tidy numbers
 (plain ints, floats and strings; ``None`` where a number does not exist, e.g.
 a delay quantile of a world without chargebacks); :func:`format_summary`
-prints them. The ``fraudworld`` command shows it after writing a world.
+prints them. The ``fraudworld`` command shows it after writing a world,
+tallied from the shards as they are written (:class:`Tally`), never by
+reading the world back; :func:`summarize_saved` reads only the columns it needs.
 
 Time semantics: a transaction happens at ``event_time``; its chargeback is
 known from ``reported_at``. The report delay is ``reported_at - event_time``
@@ -13,9 +15,14 @@ last seven days of the horizon, by ``event_time``.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
+from .config import WorldConfig
+from .storage import read_config, read_row_groups, read_table
 from .world import TABLES, World
 
 #: What each table is, in a phrase (the CLI's help and the summary show it).
@@ -33,44 +40,117 @@ WINDOW_DAYS = 7
 HOUR = pd.Timedelta(hours=1)
 
 
-def _rate(flags: pd.Series) -> float | None:
-    return float(flags.mean()) if len(flags) else None
+class Tally:
+    """The summary's numbers, accumulated chunk by chunk while a world is written or read.
+
+    :meth:`add` takes a chunk of tables (any of :data:`~simulator.world.TABLES`);
+    a chunk with ``transactions`` also holds those purchases' ``users`` and
+    ``chargebacks``, as a generated shard does, and so does a whole world. Only
+    counts and the chargebacks' report delays are kept, so memory does not grow
+    with the purchases (the users and the few chargebacks may come whole, with
+    the purchases in chunks: :meth:`add_purchases`); :meth:`summary` gives what
+    :func:`summarize` gives for the world made of the chunks.
+    """
+
+    def __init__(self, config: WorldConfig, seed: int):
+        self.config, self.seed = config, seed
+        self.cohorts = [c.name for c in config.population.cohorts]
+        self.existing = [c.name for c in config.population.cohorts if c.tenure_at_start_days is not None]
+        self.start = pd.Timestamp(config.horizon.start)
+        self.rows = dict.fromkeys(TABLES, 0)
+        self.purchases = np.zeros(len(self.cohorts), np.int64)  # by cohort
+        self.frauds = np.zeros(len(self.cohorts), np.int64)
+        self.windows = np.zeros((2, 2), np.int64)  # first, last 7 days x (purchases, new cohorts' purchases)
+        self.delay_hours: list[np.ndarray] = []
+        self.outages: pd.DataFrame | None = None
+
+    def add(self, chunk: Mapping[str, pd.DataFrame]) -> None:
+        """Count a chunk's rows, and tally its purchases (see :meth:`add_purchases`)."""
+        for name, df in chunk.items():
+            if name != "transactions":
+                self.rows[name] += len(df)
+        if "outages" in chunk:
+            self.outages = chunk["outages"]
+        if "transactions" in chunk:
+            self.add_purchases(chunk["transactions"], chunk["users"], chunk["chargebacks"])
+
+    def add_purchases(self, txns: pd.DataFrame, users: pd.DataFrame, chargebacks: pd.DataFrame) -> None:
+        """Tally purchases (and count them), given at least their users and their chargebacks (not counted)."""
+        self.rows["transactions"] += len(txns)
+        cohort_of_user = pd.Categorical(users["cohort"], categories=self.cohorts).codes
+        cohort = cohort_of_user[pd.Index(users["user_id"]).get_indexer(txns["user_id"])]
+        fraud = txns["is_fraud"].to_numpy()
+        self.purchases += np.bincount(cohort, minlength=len(self.cohorts))
+        self.frauds += np.bincount(cohort[fraud], minlength=len(self.cohorts))
+
+        # The chargebacks of these purchases, found from the purchases' side (the chargebacks are few).
+        row = pd.Index(chargebacks["txn_id"]).get_indexer(txns["txn_id"])
+        found = row >= 0
+        self.delay_hours.append((chargebacks["reported_at"].to_numpy()[row[found]]
+                                 - txns["event_time"].to_numpy()[found]) / HOUR)
+
+        is_new = ~np.isin(cohort, [self.cohorts.index(name) for name in self.existing])
+        days = self.config.horizon.days
+        for i, window in enumerate((txns["event_time"] < self.start + pd.Timedelta(days=WINDOW_DAYS),
+                                    txns["event_time"] >= self.start + pd.Timedelta(days=days - WINDOW_DAYS))):
+            window = window.to_numpy()
+            self.windows[i] += (window.sum(), is_new[window].sum())
+
+    def summary(self) -> dict:
+        """Tidy numbers describing the world (see the module docstring for their time semantics)."""
+        delay_hours = np.concatenate(self.delay_hours) if self.delay_hours else np.zeros(0)
+        quantiles = (np.quantile(delay_hours, DELAY_QUANTILES) if len(delay_hours)
+                     else [None] * len(DELAY_QUANTILES))
+        n, frauds = int(self.purchases.sum()), int(self.frauds.sum())
+        outages = self.outages
+        return {
+            "seed": self.seed,
+            "start": self.start.date().isoformat(),
+            "days": self.config.horizon.days,
+            "rows": dict(self.rows),
+            "fraud_rate": _ratio(frauds, n),
+            "fraud_transactions": frauds,
+            "transactions_by_cohort": {k: int(v) for k, v in zip(self.cohorts, self.purchases)},
+            "fraud_rate_by_cohort": {k: _ratio(f, v) for k, f, v in zip(self.cohorts, self.frauds, self.purchases)},
+            "report_delay_hours": {f"p{round(q * 100)}": (None if v is None else float(v))
+                                   for q, v in zip(DELAY_QUANTILES, quantiles)},
+            "outage_count": len(outages),
+            "outage_hours": float((outages["end_time"] - outages["start_time"]).sum() / HOUR),
+            "existing_cohorts": list(self.existing),
+            "new_cohort_share": {"first_7_days": _ratio(self.windows[0, 1], self.windows[0, 0]),
+                                 "last_7_days": _ratio(self.windows[1, 1], self.windows[1, 0])},
+        }
+
+
+def _ratio(part, whole) -> float | None:
+    return float(np.float64(part) / whole) if whole else None
 
 
 def summarize(world: World) -> dict:
     """Tidy numbers describing ``world`` (see the module docstring for their time semantics)."""
-    config = world.config
-    txns, users = world.transactions, world.users
-    cohort = txns["user_id"].map(users.set_index("user_id")["cohort"])
-    by_cohort = txns["is_fraud"].groupby(cohort, observed=False)
+    tally = Tally(world.config, world.seed)
+    tally.add(world.tables())
+    return tally.summary()
 
-    event = txns.set_index("txn_id")["event_time"]
-    delay_hours = (world.chargebacks["reported_at"].to_numpy()
-                   - event.reindex(world.chargebacks["txn_id"]).to_numpy()) / HOUR
-    quantiles = np.quantile(delay_hours, DELAY_QUANTILES) if len(delay_hours) else [None] * len(DELAY_QUANTILES)
 
-    existing = [c.name for c in config.population.cohorts if c.tenure_at_start_days is not None]
-    is_new = ~cohort.isin(existing)
-    start = pd.Timestamp(config.horizon.start)
-    first = txns["event_time"] < start + pd.Timedelta(days=WINDOW_DAYS)
-    last = txns["event_time"] >= start + pd.Timedelta(days=config.horizon.days - WINDOW_DAYS)
-    outages = world.outages
-    return {
-        "seed": world.seed,
-        "start": start.date().isoformat(),
-        "days": config.horizon.days,
-        "rows": {name: len(getattr(world, name)) for name in TABLES},
-        "fraud_rate": _rate(txns["is_fraud"]),
-        "fraud_transactions": int(txns["is_fraud"].sum()),
-        "transactions_by_cohort": {str(k): int(v) for k, v in by_cohort.size().items()},
-        "fraud_rate_by_cohort": {str(k): (None if np.isnan(v) else float(v)) for k, v in by_cohort.mean().items()},
-        "report_delay_hours": {f"p{round(q * 100)}": (None if v is None else float(v))
-                               for q, v in zip(DELAY_QUANTILES, quantiles)},
-        "outage_count": len(outages),
-        "outage_hours": float((outages["end_time"] - outages["start_time"]).sum() / HOUR),
-        "existing_cohorts": existing,
-        "new_cohort_share": {"first_7_days": _rate(is_new[first]), "last_7_days": _rate(is_new[last])},
-    }
+#: The columns the summary reads of each table; of the others it only counts the rows.
+COLUMNS = {"users": ["user_id", "cohort"], "transactions": ["txn_id", "user_id", "event_time", "is_fraud"],
+           "chargebacks": ["txn_id", "reported_at"], "outages": ["start_time", "end_time"]}
+
+
+def summarize_saved(path: str | Path) -> dict:
+    """:func:`summarize` of a world on disk, reading only the :data:`COLUMNS` it needs.
+
+    The purchases are read one row group (a generated shard) at a time, so
+    memory stays flat however large the world.
+    """
+    config, seed = read_config(path)
+    tally = Tally(config, seed)
+    tables = {name: read_table(path, name, COLUMNS.get(name, [])) for name in TABLES if name != "transactions"}
+    tally.add(tables)
+    for txns in read_row_groups(path, "transactions", COLUMNS["transactions"]):
+        tally.add_purchases(txns, tables["users"], tables["chargebacks"])
+    return tally.summary()
 
 
 def _pct(x: float | None) -> str:

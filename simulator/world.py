@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_
 from .fraud import LEGIT, NEW_ACCOUNT, SCENARIOS, TAKEOVER, label_new_account_fraud, make_takeovers
 from .labels import report_times
 from .outages import Outages, make_outages
-from .population import Merchants, make_merchants, make_users, shard_user_ids
+from .population import Merchants, UserShard, make_merchants, make_users, shard_user_ids
 from .rng import check_seed, component_rng
 from .timebase import MS_PER_HOUR, Rhythm, batch_schedule, to_timestamp
 from .transactions import DEVICES_PER_USER, make_legit
@@ -64,11 +64,40 @@ def n_shards(config: WorldConfig) -> int:
 
 
 def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_offset: int) -> dict[str, pd.DataFrame]:
-    """The per-user tables of one shard; transaction ids start at ``txn_offset``."""
+    """The per-user tables of one shard; transaction ids start at ``txn_offset``.
+
+    Built in steps whose working arrays are freed when the step returns, so a
+    shard's memory peaks at little more than its tables.
+    """
     def rng(component):
         return component_rng(seed, component, shard)
 
     users = make_users(config, rng("users"), shard_user_ids(config, shard, SHARD_SIZE))
+    user_ids = users.table["user_id"].to_numpy()
+    cols = purchases(config, rng, users, g)  # in concatenated order: legitimate, then takeovers
+    reported = cols.pop("reported")
+    disputed = np.flatnonzero(reported >= 0)
+    batch = batch_table(config, g, user_ids, cols, disputed, reported[disputed])
+    txn_id, transactions, served = purchase_tables(config, rng("serving"), g, user_ids, cols, txn_offset)
+    disputed = disputed[np.lexsort((txn_id[disputed], reported[disputed]))]
+    chargebacks = pd.DataFrame({
+        "txn_id": txn_id[disputed],
+        "user_id": user_ids[cols["user"][disputed]],
+        "reported_at": to_timestamp(config, reported[disputed]),
+        "reason": pd.Categorical.from_codes((cols["scenario"][disputed] == LEGIT).view(np.int8), dtype=REASON_DTYPE),
+    }, copy=False)
+    return {"users": users.table, "transactions": transactions, "chargebacks": chargebacks,
+            "batch_features": batch, "serving_log": served}
+
+
+def purchases(config: WorldConfig, rng: Callable[[str], np.random.Generator], users: UserShard, g: Globals
+              ) -> dict[str, np.ndarray]:
+    """A shard's purchases, legitimate then takeovers, with their ``scenario`` and ``reported`` (ms, -1: never).
+
+    ``rng(component)`` is the shard's random stream of a component. Arrays ``user``
+    (row into the shard's users), ``t`` (ms), ``amount`` (in cents), ``merchant_id``,
+    ``device_id``, ``scenario``, ``reported``.
+    """
     legit = make_legit(config, rng("activity"), users, g.merchants, g.rhythm)
     ato = make_takeovers(config, rng("takeover"), users, g.merchants, legit)
     n_legit = len(legit["t"])
@@ -80,24 +109,52 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
                                                cols["amount"][:n_legit])] = NEW_ACCOUNT
     burst = np.concatenate([np.full(n_legit, -1), ato["burst"]])
     burst_start = np.concatenate([np.zeros(n_legit, np.int64), ato["burst_start"]])
-    reported = report_times(config, rng("chargebacks"), cols["t"], scenario, burst, burst_start)
+    cols["reported"] = report_times(config, rng("chargebacks"), cols["t"], scenario, burst, burst_start)
+    cols["scenario"] = scenario
+    return cols
 
-    # Per-user order (for devices and online features), then time order (for ids and output).
-    # Both are stable: rows that tie keep their order in the concatenated arrays.
+
+def batch_table(config: WorldConfig, g: Globals, user_ids: np.ndarray, cols: dict[str, np.ndarray],
+                disputed: np.ndarray, reported: np.ndarray) -> pd.DataFrame:
+    """``batch_features`` of a shard's users, from its purchases and chargebacks (``reported`` at, ms)."""
+    snap = batch_snapshots(user_ids, g.run_at, cols["user"], cols["t"], cols["amount"], cols["user"][disputed],
+                           reported)
+    return pd.DataFrame({  # rows come ordered by run, then user
+        "user_id": snap["user_id"],
+        "run_at": to_timestamp(config, g.run_at)[snap["run"]],
+        "available_at": to_timestamp(config, g.available_at)[snap["run"]],
+        **{name: snap[name] for name in BATCH_FEATURES},
+    }, copy=False)
+
+
+def purchase_tables(config: WorldConfig, rng: np.random.Generator, g: Globals, user_ids: np.ndarray,
+                    cols: dict[str, np.ndarray], txn_offset: int) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Transaction ids (by concatenated position), ``transactions`` and ``serving_log`` of a shard.
+
+    Devices and online features are computed in per-user order, rows are
+    written in time order. Both are stable: rows that tie keep their order in
+    the concatenated arrays.
+    """
     by_user = stable_order(cols["user"], cols["t"])
-    user, t, device = cols["user"][by_user], cols["t"][by_user], cols["device_id"][by_user]
+    t, device = cols["t"][by_user], cols["device_id"][by_user]
     new_device = recently_first_seen(device, t) & (device % DEVICES_PER_USER != 0)
-    aggregates = window_aggregates(user, t, cols["amount"][by_user])
-    failed = rng("serving").random(len(t)) < g.outages.failure_rate_at(t)
-
+    del device
+    failed = rng.random(len(t)) < g.outages.failure_rate_at(t)
     # Rows in per-user order taken in time order. Among equal times the per-user order is by
     # user, then concatenated position, so a stable sort by time alone orders by (t, user).
     user_to_time = stable_argsort(t)
-    by_time = by_user[user_to_time]  # positions in the concatenated arrays
     time_ids = txn_offset + np.arange(len(t), dtype=np.int64)  # transaction ids in time order
-    txn_id = np.empty(len(t), np.int64)
+    aggregates = window_aggregates(cols["user"][by_user], t, cols["amount"][by_user])
+    del t
+    served = serving_log(time_ids.copy(), {  # in time order; only the count of a count feature is read
+        name: (value[user_to_time] if ONLINE_FEATURES[name][0] == "mean" else None, count[user_to_time])
+        for name, (value, count) in aggregates.items()}, failed[user_to_time])
+    del aggregates, failed
+
+    by_time = by_user[user_to_time]  # positions in the concatenated arrays
+    del by_user
+    txn_id = np.empty(len(by_time), np.int64)
     txn_id[by_time] = time_ids  # indexed by concatenated position
-    user_ids = users.table["user_id"].to_numpy()
     merchant_mcc = g.merchants.table["mcc"]
     transactions = pd.DataFrame({  # copy=False: the columns are fresh arrays, not shared
         "txn_id": time_ids,
@@ -109,33 +166,10 @@ def shard_tables(config: WorldConfig, seed: int, shard: int, g: Globals, txn_off
         "is_new_device": new_device[user_to_time],
         "mcc": pd.Categorical.from_codes(merchant_mcc.cat.codes.to_numpy()[cols["merchant_id"][by_time]],
                                          dtype=merchant_mcc.dtype),
-        "is_fraud": scenario[by_time] != LEGIT,
-        "fraud_scenario": pd.Categorical.from_codes(scenario[by_time], dtype=SCENARIO_DTYPE),
+        "is_fraud": cols["scenario"][by_time] != LEGIT,
+        "fraud_scenario": pd.Categorical.from_codes(cols["scenario"][by_time], dtype=SCENARIO_DTYPE),
     }, copy=False)
-
-    disputed = np.flatnonzero(reported >= 0)
-    disputed = disputed[np.lexsort((txn_id[disputed], reported[disputed]))]
-    chargebacks = pd.DataFrame({
-        "txn_id": txn_id[disputed],
-        "user_id": user_ids[cols["user"][disputed]],
-        "reported_at": to_timestamp(config, reported[disputed]),
-        "reason": pd.Categorical.from_codes((scenario[disputed] == LEGIT).view(np.int8), dtype=REASON_DTYPE),
-    }, copy=False)
-
-    served = serving_log(time_ids.copy(), {  # in time order; only the count of a count feature is read
-        name: (value[user_to_time] if ONLINE_FEATURES[name][0] == "mean" else None, count[user_to_time])
-        for name, (value, count) in aggregates.items()}, failed[user_to_time])
-
-    snap = batch_snapshots(user_ids, g.run_at, cols["user"], cols["t"], cols["amount"],
-                           cols["user"][disputed], reported[disputed])
-    batch = pd.DataFrame({  # rows come ordered by run, then user
-        "user_id": snap["user_id"],
-        "run_at": to_timestamp(config, g.run_at)[snap["run"]],
-        "available_at": to_timestamp(config, g.available_at)[snap["run"]],
-        **{name: snap[name] for name in BATCH_FEATURES},
-    }, copy=False)
-    return {"users": users.table, "transactions": transactions, "chargebacks": chargebacks,
-            "batch_features": batch, "serving_log": served}
+    return txn_id, transactions, served
 
 
 def recently_first_seen(device: np.ndarray, t: np.ndarray) -> np.ndarray:

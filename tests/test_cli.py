@@ -20,8 +20,8 @@ import pytest
 import simulator
 import simulator.world
 from simulator.cli import main
-from simulator.storage import MANIFEST, read_manifest, read_world
-from simulator.summary import TABLE_DESCRIPTIONS, format_summary, summarize
+from simulator.storage import MANIFEST, read_manifest, read_world, write_world
+from simulator.summary import TABLE_DESCRIPTIONS, Tally, format_summary, summarize, summarize_saved
 from simulator.world import SHARD_SIZE, TABLES
 
 SEED = 7
@@ -267,6 +267,34 @@ def test_summarize_agrees_with_a_direct_computation(generated):
     assert s["new_cohort_share"]["last_7_days"] == pytest.approx(new[day >= world.config.horizon.days - 7].mean())
     assert s["new_cohort_share"]["last_7_days"] > 5 * s["new_cohort_share"]["first_7_days"]  # the shift grows
     assert len(format_summary(s).splitlines()) <= 25  # one screen
+
+
+THREE_SHARDS = ("--users", 2 * SHARD_SIZE + 100)
+
+
+def test_generate_summarises_the_shards_as_written_never_reading_the_world_back(tmp_path, monkeypatch):
+    # Reading the world back holds all of it at once: peak memory would grow with the world.
+    def refuse(*args, **kwargs):
+        raise AssertionError("generate read tables back from disk")
+
+    monkeypatch.setattr(pd, "read_parquet", refuse)
+    monkeypatch.setattr(pq, "read_table", refuse)
+    out = tmp_path / "world"
+    result = run("generate", "--out", out, *SMALL, *THREE_SHARDS, "--seed", SEED)
+    monkeypatch.undo()
+    assert result.code == 0, result.err
+    assert result.out.endswith(format_summary(summarize(read_world(out))) + "\n")
+
+
+def test_the_summary_tallied_shard_by_shard_is_the_summary_of_the_whole_world(tmp_path):
+    config = simulator.preset("small").with_overrides(users=2 * SHARD_SIZE + 100)  # three shards, one partial
+    tally = Tally(config, SEED)
+    path = write_world(tmp_path / "world", config, seed=SEED, observe=tally.add)
+    whole = summarize(read_world(path))
+    assert tally.summary() == whole  # exactly: counts, rates and delay quantiles
+    assert summarize_saved(path) == whole  # purchases read a row group (a shard) at a time
+    assert summarize_saved(simulator.World.load(path).save(tmp_path / "saved")) == whole  # one row group
+    assert whole["rows"] == read_manifest(path)["row_counts"]
 
 
 def console_script() -> str:
