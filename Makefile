@@ -28,10 +28,11 @@ workshop-env: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/fraudworld doctor
 
-## Re-resolve both lock files from pyproject.toml's ranges with uv (needs the network; commit them).
+## Re-resolve both lock files from pyproject.toml's ranges to the newest releases with uv (needs the
+## network; run `make test` on the result, then commit it).
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra book $(LOCK_FLAGS) -o requirements/test.txt
+	$(BIN)/uv pip compile --quiet --upgrade pyproject.toml --extra dev --extra book $(LOCK_FLAGS) -o requirements/test.txt
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev $(LOCK_FLAGS) -c requirements/test.txt \
 		-o requirements/workshop.txt
 

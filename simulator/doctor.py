@@ -183,7 +183,10 @@ def kernel_check(argv: list[str] | None, timeout: float = 120) -> Check:
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["no error message"])[-1]
         return Check("kernel", FAIL, f"the kernel's Python {python} cannot import the stack: {last}", fix)
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    try:
+        seen = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return Check("kernel", FAIL, f"the kernel's Python {python} printed no answer to the import probe", fix)
     ours = str(Path(__file__).resolve().parent)
     if str(Path(seen["simulator"]).resolve().parent) != ours or seen["version"] != __version__:
         return Check("kernel", WARN, f"the kernel imports simulator {seen['version']} from {seen['simulator']}, "
@@ -222,8 +225,9 @@ def world_check(preset: str = "default", seed: int = 0) -> Check:
     start = time.perf_counter()
     try:
         world = load_world(preset, seed, progress=True)
-    except (OSError, MemoryError) as exc:
-        return Check("world", FAIL, f"{preset} world, seed {seed}: {exc}", "fix the disk or memory finding above")
+    except Exception as exc:  # a full disk, no memory, a cache damaged by hand: say so, and how to start over
+        return Check("world", FAIL, f"{preset} world, seed {seed}: {type(exc).__name__}: {exc}",
+                     f"fix the disk or memory finding above, or delete {paths.world_dir(preset, seed)} and rerun")
     return Check("world", OK, f"{preset} world, seed {seed}: {len(world.transactions):,} purchases at "
                               f"{paths.world_dir(preset, seed)} ({time.perf_counter() - start:.1f} s)")
 
@@ -236,8 +240,8 @@ def checks(*, warm: bool = True, lock: Path = LOCK) -> list[Check]:
              lock_check(lock),
              kernel_check(kernel_argv()),
              threads_check(dict(os.environ)),
-             disk_check(paths.data_dir()),
-             memory_check()]
+             disk_check(paths.data_dir(), DISK_NEEDED_MB),
+             memory_check(MEMORY_NEEDED_MB)]
     if warm and not any(c.status == FAIL for c in found):
         found.append(world_check())
     return found

@@ -62,7 +62,9 @@ def test_a_bad_spec_names_the_field_and_what_is_allowed(spec, message):
      r"decision_time: column 'applied_at' has 1 values that are not date-times, e.g. 'yesterday'"),
     (lambda f: f.assign(applied_at=f["applied_at"].dt.tz_localize("UTC")), BASE, r"has a time zone \(UTC\)"),
     (lambda f: f.assign(applied_at=np.arange(len(f))), BASE, r"column 'applied_at' is int64; expected date-times"),
-    (lambda f: f, {**BASE, "features": ["income", "applied_at"]}, r"features.applied_at: .* holds times"),
+    (lambda f: f.assign(opened_at=f["applied_at"]), {**BASE, "features": ["income", "opened_at"]},
+     r"features.opened_at: .* holds times"),
+    (lambda f: f, {**BASE, "features": ["income", "applied_at"]}, r"features.applied_at: .* the spec's decision_time"),
     (lambda f: f.assign(grade="A"), {**BASE, "features": {"grade": {"defaults": [0]}}},
      r"features.grade.defaults: column 'grade' is .*; defaults need a numeric column"),
     (lambda f: f, {**BASE, "extracted_at": dt.datetime(2025, 2, 1)}, r"extracted_at: .* before the latest decision"),
@@ -71,6 +73,25 @@ def test_a_bad_spec_names_the_field_and_what_is_allowed(spec, message):
 def test_a_table_that_does_not_fit_its_spec_is_refused_naming_the_field(change, spec, message):
     with pytest.raises(SpecError, match=message):
         check_table(change(loans(500)), spec_from_mapping(spec))
+
+
+@pytest.mark.parametrize("change, spec, message", [
+    (lambda f: pd.concat([f, f[["income"]]], axis=1), BASE, r"table: columns \['income'\] appear more than once"),
+    (lambda f: f, {**BASE, "features": ["income", "defaulted"]}, r"features.defaulted: .* is the spec's label"),
+])
+def test_duplicate_columns_and_role_columns_as_features_are_refused(change, spec, message):
+    with pytest.raises(SpecError, match=message):
+        check_table(change(loans(500)), spec_from_mapping(spec))
+
+
+def test_empty_time_columns_and_text_times_are_understood():
+    frame = loans(500).assign(reported_at=np.nan, decided_text=lambda f: f["applied_at"].astype(str))
+    table = check_table(frame, spec_from_mapping({**BASE, "label_known_at": "reported_at"}))
+    assert table.frame["reported_at"].isna().all() and table.frame["reported_at"].dtype == "datetime64[ns]"
+    assert [f.name for f in table.features] == ["income"], "ISO time text is not a feature"
+    spec = {**BASE, "features": {"income": {"available_at": "published"}}}
+    empty = findings(frame.assign(published=np.nan), spec, time_travel)["income"]
+    assert empty.severity == "medium" and "unknown on every row" in empty.summary
 
 
 def test_times_given_as_iso_strings_are_parsed_and_features_default_to_the_other_columns():
@@ -222,6 +243,42 @@ def test_a_default_that_comes_and_goes_with_the_hour_is_a_service_timing_out():
     assert zero.severity == "high" and "timing out" in zero.summary
     without_history = findings(frame, {k: v for k, v in SUBS.items() if k != "entity"}, default_signalling)["monthly_spend = 0"]
     assert without_history.severity != "high", "no label signal: found by its timing alone"
+
+
+def test_a_table_without_positives_has_no_label_signal():
+    frame = subscriptions().assign(churned=False, monthly_spend=lambda f: f["monthly_spend"].fillna(0))
+    report = audit.run(frame, SUBS)
+    assert report.passed, report.findings.query("severity == 'high'")
+    zero = report.finding("default_signalling.sentinel:monthly_spend = 0")
+    assert np.isnan(zero.measured) and "no positive label" in zero.summary
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_small_table_s_random_zeros_are_not_a_service_timing_out(seed):
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    frame = pd.DataFrame({"renewal_at": START + pd.to_timedelta(np.sort(rng.uniform(0, 30, n)), unit="D"),
+                          "account": rng.integers(0, 100, n), "churned": rng.random(n) < 0.05,
+                          "monthly_spend": np.where(rng.random(n) < 0.02, 0.0, rng.gamma(3, 20, n).round(2))})
+    zero = findings(frame, SUBS, default_signalling)["monthly_spend = 0"]
+    assert zero.severity != "high" and "timing out" not in zero.summary, zero.summary
+
+
+def test_entities_with_blanks_and_mixed_types_have_no_history_where_blank():
+    frame = subscriptions().assign(monthly_spend=lambda f: f["monthly_spend"].fillna(0))
+    frame["account"] = frame["account"].map(lambda a: f"acct-{a}").astype(object)
+    frame.loc[frame.index[::7], "account"] = np.nan
+    frame.loc[frame.index[::11], "account"] = 5
+    assert findings(frame, SUBS, default_signalling)["monthly_spend = 0"].severity == "high"
+
+
+def test_degenerate_tables_give_info_not_noise():
+    frame = loans(2_000).assign(applied_at=START)
+    assert findings(frame, BASE, time_travel)["defaulted"].severity == "info"
+    spec = {**SUBS, "segments": ["plan"], "features": {"monthly_spend": {"defaults": [-5]}}}
+    frame = subscriptions().assign(plan=lambda f: np.where(f["account"] % 2, "team", "solo"))
+    declared = findings(frame, spec, default_signalling)["monthly_spend = -5"]
+    assert declared.severity == "info" and "proxy" not in declared.summary
 
 
 def test_run_returns_a_report_over_every_family():

@@ -124,7 +124,8 @@ def run_setup(cells, monkeypatch, *, in_colab: bool) -> list:
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: ran.append(cmd))
     if in_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.delenv("FRAUDWORLD_DATA", raising=False)
+    monkeypatch.setenv("FRAUDWORLD_DATA", "unset")  # recorded, so the cell's setdefault is undone after the test
+    monkeypatch.delenv("FRAUDWORLD_DATA")
     for cell in cells:
         exec(compile(cell.source, "colab cell", "exec"), {})
     return ran

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .findings import Finding
 from .spec import Table
-from .stats import rate_ratio
+from .stats import rate_ratio, wilson
 
 FAMILY = "default_signalling"
 # A bucket under 0.1% of rows (or 30 rows) is too small to train a signal into.
@@ -37,7 +37,8 @@ MIN_SHARE, MIN_ROWS = 0.001, 30
 # amount sits at 0.06 times the rest's rate in the naive table.
 RATIO_HIGH = 2.0
 # Among rows with recent history, a default from a timing-out service peaks at some hours: the
-# lessons' outages put the peak hour at over 20 times the median hour's share.
+# lessons' outages put the peak hour at over 20 times the median hour's share. The peak counts
+# when its hour holds MIN_ROWS such rows and its share's 95% lower bound is PEAK_HIGH x the median.
 PEAK_HIGH, MIN_HISTORY_SHARE = 3.0, 0.005
 # A column is continuous when most of its values are not whole numbers, or it has many levels.
 CONTINUOUS_FRACTIONAL, CONTINUOUS_LEVELS = 0.5, 500
@@ -57,7 +58,7 @@ def checks(table: Table) -> list[Finding]:
         values = table.frame[f.name]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        values = values.to_numpy(dtype=float)
+        values = values.to_numpy(dtype=float, na_value=np.nan)
         for name, bucket, declared in _buckets(values, f.defaults):
             if declared or (bucket.sum() >= MIN_ROWS and bucket.mean() >= MIN_SHARE):
                 found.append(context.finding(f.name, name, bucket, ~np.isnan(values) & ~bucket, explicit=name == "null"))
@@ -104,10 +105,10 @@ class _Context:
         self.hour = table.decision_time.dt.hour.to_numpy()
         self.first = self.recent = None
         if table.spec.entity:
-            order = np.lexsort((table.decision_time.to_numpy(), table.frame[table.spec.entity].to_numpy()))
-            entity = table.frame[table.spec.entity].to_numpy()[order]
-            time = table.decision_time.to_numpy()[order]
-            same = np.r_[False, entity[1:] == entity[:-1]]
+            entity = pd.factorize(table.frame[table.spec.entity])[0]  # -1: no entity, so no history
+            order = np.lexsort((table.decision_time.to_numpy(), entity))
+            entity, time = entity[order], table.decision_time.to_numpy()[order]
+            same = np.r_[False, (entity[1:] == entity[:-1]) & (entity[1:] >= 0)]
             gap = np.r_[np.timedelta64("NaT"), time[1:] - time[:-1]]
             self.first, self.recent = np.empty(len(order), bool), np.empty(len(order), bool)
             self.first[order] = ~same
@@ -121,9 +122,10 @@ class _Context:
         signal = (low > 1 or high < 1) and (ratio >= RATIO_HIGH or ratio <= 1 / RATIO_HIGH)
         rows = [{"part": "label rate", "key": k, "rows": m, "positives": p, "rate": p / m if m else np.nan}
                 for k, m, p in ((f"bucket {name}", n, pos), ("rest", n_rest, pos_rest))]
-        notes = [f"`{feature}` {name} holds {n / len(label):.1%} of rows, positive {ratio:.2f}x as often as the rest "
-                 f"(95% CI {low:.2f}-{high:.2f})"]
-        peak = np.nan
+        notes = [f"`{feature}` {name} holds {n / len(label):.1%} of rows, " + (
+            f"positive {ratio:.2f}x as often as the rest (95% CI {low:.2f}-{high:.2f})" if np.isfinite(ratio)
+            else "with no positive label in it or the rest to compare")]
+        timing_out = False
         if self.first is not None:
             first_share = self.first[bucket].mean() if n else np.nan
             rows.append({"part": "entity's first row", "key": f"bucket {name}", "rows": n, "share": first_share})
@@ -131,23 +133,33 @@ class _Context:
             if first_share > 2 * self.first.mean():
                 notes.append(f"a proxy for tenure: {first_share:.0%} are the entity's first row (all rows "
                              f"{self.first.mean():.0%})")
-            hourly = pd.Series(bucket[self.recent]).groupby(self.hour[self.recent]).mean()
-            rows += [{"part": "share by hour, entity seen in the last 24 h", "key": str(h), "share": s}
-                     for h, s in hourly.items()]
-            if bucket[self.recent].mean() >= MIN_HISTORY_SHARE and len(hourly):
-                peak = float(hourly.max() / max(hourly.median(), 1 / max(self.recent.sum(), 1)))
-                if peak >= PEAK_HIGH:
+            hours = self.hour[self.recent]
+            rows_by_hour = np.bincount(hours, minlength=24)
+            in_bucket = np.bincount(hours, weights=bucket[self.recent], minlength=24)
+            seen = rows_by_hour > 0
+            share = in_bucket[seen] / rows_by_hour[seen]
+            rows += [{"part": "share by hour, entity seen in the last 24 h", "key": str(h), "rows": int(m), "share": x}
+                     for h, m, x in zip(np.flatnonzero(seen), rows_by_hour[seen], share)]
+            if share.size and bucket[self.recent].mean() >= MIN_HISTORY_SHARE:
+                top = int(share.argmax())
+                peak_low, _ = wilson(in_bucket[seen][top], rows_by_hour[seen][top])
+                median = max(float(np.median(share)), 1 / self.recent.sum())
+                peak = float(share[top] / median)
+                timing_out = bool(in_bucket[seen][top] >= MIN_ROWS and peak_low >= PEAK_HIGH * median)
+                if timing_out:
+                    hour = int(np.flatnonzero(seen)[top])
                     notes.append(f"among entities seen in the last 24 h it comes and goes with the hour (peak "
-                                 f"{hourly.max():.1%} at {hourly.idxmax()}:00, {peak:.0f}x the median hour): a "
-                                 "service timing out")
-        notes += self._segments(bucket)
-        severity = "high" if signal or peak >= PEAK_HIGH else "medium" if (low > 1 or high < 1) else "info"
+                                 f"{share[top]:.1%} at {hour}:00, {peak:.0f}x the median hour): a service timing out")
+        if n >= MIN_ROWS:
+            notes += self._segments(bucket)
+        severity = "high" if signal or timing_out else "medium" if (low > 1 or high < 1) else "info"
         if explicit:
             severity = "info"
             notes.append("explicit (null): the model can tell it apart; make production serve it the same way")
         return Finding("sentinel", FAMILY, f"{feature} {name}", severity, float(ratio),
                        f"high: rate ratio <= {1 / RATIO_HIGH:g} or >= {RATIO_HIGH:g} (95% CI excluding 1), or a "
-                       f"peak hour >= {PEAK_HIGH:g}x the median among entities with history; medium: CI excluding 1",
+                       f"peak hour >= {PEAK_HIGH:g}x the median among entities with history (its 95% lower bound, "
+                       f">= {MIN_ROWS} rows); medium: CI excluding 1",
                        "; ".join(notes), FIX, pd.DataFrame(rows))
 
     def _segments(self, bucket: np.ndarray) -> list[str]:

@@ -20,7 +20,9 @@ Time semantics, as the spec declares them (any column names):
 ``features``
     the model's inputs: an array of names, or one table per feature with ``available_at`` (the
     column holding when that value became available) and ``defaults`` (values that may stand
-    for "unknown"). Without it, every column not named above and not a time is a feature.
+    for "unknown"). Without it, every column not named above and not a time (a date-time column,
+    or text holding ISO date-times) is a feature -- the segments are then taken as unseen by the
+    model: list the features to say otherwise.
 ``periods``
     how many time blocks the population-shift checks compare (default 3); or ``reference`` and
     ``current``, each ``[start, end]``, to compare two windows.
@@ -218,6 +220,8 @@ def _require(frame: pd.DataFrame, column: str, where: str) -> None:
 
 def parse_times(values: pd.Series, where: str) -> pd.Series:
     """``values`` as ``datetime64[ns]`` wall-clock times; strings are parsed (ISO 8601)."""
+    if values.isna().all():  # an empty column (CSV reads it as numbers): no time known on any row
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]", name=values.name)
     if pd.api.types.is_datetime64_any_dtype(values):
         if getattr(values.dtype, "tz", None) is not None:
             raise SpecError(f"{where}: column {values.name!r} has a time zone ({values.dtype.tz}); "
@@ -257,11 +261,28 @@ def _is_time(values: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(values) or isinstance(values.dtype, pd.PeriodDtype)
 
 
+def _holds_time_text(values: pd.Series, sample: int = 100) -> bool:
+    """Whether a text column holds ISO date-times (as a CSV's time columns do): not a feature."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False
+    seen = values.dropna().head(sample)
+    if seen.empty or not all(isinstance(v, str) and v[:1].isdigit() for v in seen):
+        return False
+    try:
+        return bool(pd.to_datetime(seen, errors="coerce", format="ISO8601").notna().all())
+    except ValueError:  # mixed time zones: times all the same
+        return True
+
+
 def check_table(frame: pd.DataFrame, spec: AuditSpec) -> Table:
     """``frame`` checked against ``spec``: every named column present and of a usable type."""
     if frame.empty:
         raise SpecError("table: it has no rows")
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise SpecError(f"table: columns {repeated} appear more than once; every column name must be unique")
     frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
     for where, column in spec.roles.items():
         _require(frame, column, where)
     parsed = {spec.decision_time: parse_times(frame[spec.decision_time], "decision_time")}
@@ -274,11 +295,15 @@ def check_table(frame: pd.DataFrame, spec: AuditSpec) -> Table:
         raise SpecError(f"score: column {spec.score!r} is {frame[spec.score].dtype}; expected numbers")
     roles = set(spec.roles.values()) | set(spec.ignore)
     if spec.features is None:
-        features = tuple(FeatureSpec(str(c)) for c in frame.columns if c not in roles and not _is_time(frame[c]))
+        features = tuple(FeatureSpec(c) for c in frame.columns if c not in roles and not _is_time(frame[c])
+                         and not _holds_time_text(frame[c]))
     else:
         features = spec.features
     for f in features:
         where = f"features.{f.name}"
+        role = next((field for field, column in spec.roles.items() if column == f.name), None)
+        if role:
+            raise SpecError(f"{where}: column {f.name!r} is the spec's {role}; a feature is a model input")
         _require(frame, f.name, where)
         values = frame[f.name]
         if _is_time(values):

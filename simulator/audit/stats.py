@@ -19,11 +19,14 @@ def wilson(positives, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rate_ratio(pos_a, n_a, pos_b, n_b, z: float = Z95) -> tuple[float, float, float]:
-    """The ratio of two rates ``(pos_a/n_a) / (pos_b/n_b)`` with a 95% interval (log method,
-    with half a count added to an empty cell)."""
-    pos_a, pos_b = float(pos_a), float(pos_b)
+    """The ratio of two rates ``(pos_a/n_a) / (pos_b/n_b)`` with a 95% interval (log method). With
+    an empty cell, half a positive is added to each side and one row to each size (Haldane); with
+    no positive on either side there is no ratio to estimate: NaN."""
+    pos_a, pos_b, n_a, n_b = float(pos_a), float(pos_b), float(n_a), float(n_b)
+    if (pos_a == 0 and pos_b == 0) or not n_a or not n_b:
+        return float("nan"), float("nan"), float("nan")
     if min(pos_a, pos_b) == 0:
-        pos_a, pos_b = pos_a + 0.5, pos_b + 0.5
+        pos_a, pos_b, n_a, n_b = pos_a + 0.5, pos_b + 0.5, n_a + 1, n_b + 1
     ratio = (pos_a / n_a) / (pos_b / n_b)
     se = np.sqrt(max(1 / pos_a - 1 / n_a + 1 / pos_b - 1 / n_b, 0.0))
     return ratio, ratio * np.exp(-z * se), ratio * np.exp(z * se)

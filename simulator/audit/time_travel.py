@@ -69,6 +69,10 @@ def availability(table: Table, feature: str, available_at: str) -> Finding:
     """The share of rows that read ``feature`` before it was available, by hour of decision."""
     decided, available = table.decision_time, table.frame[available_at]
     has = available.notna().to_numpy()
+    if not has.any():
+        return Finding("availability", FAMILY, feature, "medium", float("nan"), "every row needs an available_at",
+                       f"`{available_at}` is empty: when `{feature}` became available is unknown on every row",
+                       f"export when each value of {feature} was published", pd.DataFrame())
     lag_hours = ((available - decided).dt.total_seconds() / 3600).to_numpy()
     late = has & (lag_hours > 0)
     share = late.sum() / max(has.sum(), 1)
@@ -130,7 +134,7 @@ class _Days:
 
 def calendar_join(table: Table, feature: str, days: _Days) -> Finding | None:
     """How much of a daily value's predictive power survives giving each row the previous day's value."""
-    same = table.frame[feature].to_numpy(dtype=float)
+    same = table.frame[feature].to_numpy(dtype=float, na_value=np.nan)
     previous = days.previous_day(same)
     if previous is None:
         return None
@@ -193,6 +197,9 @@ def label_maturity(table: Table) -> list[Finding]:
 def _young_tail(table: Table, age_days: np.ndarray) -> Finding:
     young = age_days <= np.quantile(age_days, YOUNGEST)
     label = table.label
+    if young.all():
+        return Finding("label_maturity", FAMILY, table.spec.label, "info", float("nan"), "n/a",
+                       "every row was decided at the same time: no young tail to compare", FIX_MATURITY)
     ratio, low, high = rate_ratio(label[young].sum(), young.sum(), label[~young].sum(), (~young).sum())
     severity = "medium" if ratio < TAIL_RATIO_MEDIUM and high < 1 else "info"
     summary = (f"the youngest tenth of rows has {ratio:.2f}x the positive rate of the rest (95% CI {low:.2f}-"
