@@ -78,6 +78,28 @@ def churn_frame(n: int = 600, seed: int = 3) -> pd.DataFrame:
         "snapshot_at": scored.normalize() - pd.Timedelta(hours=2)})
 
 
+def planted_frame() -> pd.DataFrame:
+    """:func:`churn_frame` (churn independent of every column: nothing to find) with two defects
+    planted, each far past its high threshold: 5% of the logins snapshots taken an hour after the
+    scoring (time travel: late values beyond 1% of rows), and the logins default ``-1`` filling 40%
+    of the rows that stayed but 2% of those that churned (default signalling: a rate ratio near 0.05,
+    far below 1/2)."""
+    frame = churn_frame()
+    rng = np.random.default_rng(7)
+    late = rng.random(len(frame)) < 0.05
+    frame.loc[late, "snapshot_at"] = frame.loc[late, "scored_at"] + pd.Timedelta(hours=1)
+    unknown = rng.random(len(frame)) < np.where(frame["churned"] == 1, 0.02, 0.4)
+    frame[ODD_FEATURE] = np.where(unknown, -1, rng.integers(0, 30, len(frame)))
+    return frame
+
+
+PLANTED_HIGH = {("time_travel", "availability", ODD_FEATURE), ("default_signalling", "sentinel", f"{ODD_FEATURE} = -1")}
+
+
+def high_findings(report: dict) -> set[tuple[str, str, str]]:
+    return {(f["family"], f["check"], f["subject"]) for f in report["findings"] if f["severity"] == "high"}
+
+
 def as_csv_text(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as a CSV holds it: times written as ISO strings, missing ones empty."""
     out = frame.copy()
@@ -227,12 +249,14 @@ def test_exit_code_follows_fail_on(severities, fail_on, code, spec, tmp_path, fa
     assert f"fail on {fail_on}" in result.out
 
 
-def test_the_real_checks_run_on_a_users_table(table, spec, tmp_path):
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_real_checks_run_on_a_users_table(kind, spec, tmp_path):
     out = tmp_path / "report"
-    result = run(table, "--spec", spec, "--out", out, "--fail-on", "never")
-    assert result.code == 0, result.err
+    result = run(write_table(tmp_path, planted_frame(), kind), "--spec", spec, "--out", out)
+    assert result.code == 1, result.err
     report = json.loads((out / "report.json").read_text())
-    assert report["passed"] is True and report["table"]["rows"] == 600
+    assert high_findings(report) == PLANTED_HIGH  # the planted defects, and nothing else is high
+    assert report["passed"] is False and report["table"]["rows"] == 600
     assert report["table"]["roles"]["decision_time"] == "scored_at"
     page = (out / "report.html").read_text()
     assert_self_contained(page)
@@ -243,15 +267,15 @@ def test_the_real_checks_run_on_a_users_table(table, spec, tmp_path):
 
 
 def test_command_in_a_subprocess(tmp_path, spec):
-    table = write_table(tmp_path, churn_frame(), "csv")
+    table = write_table(tmp_path, planted_frame(), "csv")
     out = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "simulator.cli", "audit", str(table), "--spec", str(spec),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
-    report = json.loads((out / "report.json").read_text())
-    assert proc.returncode == (0 if report["passed"] else 1), proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the planted high findings fail at the default --fail-on high
+    assert high_findings(json.loads((out / "report.json").read_text())) == PLANTED_HIGH
     assert proc.stdout == (out / "summary.md").read_text()
-    assert "wrote report.html, summary.md, report.json" in proc.stderr
+    assert "failed at --fail-on high; wrote report.html, summary.md, report.json" in proc.stderr
 
 
 def test_progress_bar_on_a_large_table(table, spec, tmp_path, fake_checks, monkeypatch):
@@ -404,7 +428,8 @@ BAD_SPECS = {  # name: (the spec's text, or None for no file; the words the mess
                                ["features.tenure", "'tenure'", "not in the table"]),
     "missing available_at column": (SPEC.replace('"snapshot_at"', '"snapshot_time"'),
                                     ["available_at", "'snapshot_time'", "not in the table"]),
-    "feature that holds times": (SPEC.replace("[features.tenure_days]", "[features.churn_logged_at]"),
+    "feature that holds times": (SPEC.replace('label_known_at = "churn_logged_at"\n', "")  # a role is refused first
+                                 .replace("[features.tenure_days]", "[features.churn_logged_at]"),
                                  ["features.churn_logged_at", "holds times"]),
     "periods out of range": ("periods = 1\n" + SPEC, ["periods", "2 to 24"]),
     "defaults not numbers": (SPEC.replace("defaults = [-1]", 'defaults = ["none"]'),
@@ -491,6 +516,19 @@ def test_an_interrupted_audit_leaves_nothing(table, spec, tmp_path, monkeypatch)
     out = tmp_path / "report"
     result = run(table, "--spec", spec, "--out", out)
     assert result.code == 130 and "interrupted" in result.err and "nothing was written" in result.err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_an_internal_error_exits_2_not_1_and_leaves_nothing(table, spec, tmp_path, monkeypatch):
+    def broken(table):
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(simulator.audit, "FAMILIES", ("x",))
+    monkeypatch.setattr(simulator.audit, "families", lambda: [types.SimpleNamespace(checks=broken)])
+    out = tmp_path / "report"
+    result = run(table, "--spec", spec, "--out", out)
+    assert result.code == 2 and result.out == ""
+    assert f"{PREFIX} internal error (please report it): RuntimeError: a bug in a check" in result.err
     assert not out.exists() and leftovers(tmp_path) == []
 
 

@@ -177,6 +177,62 @@ def test_with_a_score_risk_is_compared_at_the_same_score_and_calibration_is_chec
         calibration.evidence.loc["branch", "observed_over_predicted"]
 
 
+def channel_model(frame: pd.DataFrame) -> np.ndarray:
+    """The true default probability of each applicant of :func:`credit_table` (broker odds 4)."""
+    logit = -3.5 + 2.5 * frame["utilisation"] - 0.8 * (np.log(frame["income"]) - 10.5) + np.log(4.0) * \
+        frame["channel"].eq("broker")
+    return (1 / (1 + np.exp(-logit))).to_numpy()
+
+
+def test_a_score_off_by_one_factor_everywhere_is_no_segments_miscalibration():
+    frame = credit_table(broker_share=(0.05, 0.05))
+    frame["score"] = channel_model(frame) / 3  # as a model trained on re-weighted classes: 3x low everywhere
+    calibration = one(audit(frame, score="score"), "segment_calibration")
+    assert calibration.severity == "info", calibration.summary
+    assert calibration.evidence["observed_over_predicted"].to_numpy() == pytest.approx(1, abs=0.1)
+
+
+def test_a_score_off_in_one_segment_only_is_high_on_that_segment():
+    frame = credit_table(broker_share=(0.05, 0.05))
+    frame["score"] = channel_model(frame) / np.where(frame["channel"] == "broker", 3, 1)
+    calibration = one(audit(frame, score="score"), "segment_calibration")
+    assert calibration.severity == "high" and "broker's label rate" in calibration.summary, calibration.summary
+    assert calibration.evidence.loc["broker", "observed_over_predicted"] > ps.CALIBRATION_HIGH
+    frame["score"] = channel_model(frame) * frame["channel"].eq("branch")  # brokers scored 0, yet they default
+    calibration = one(audit(frame, score="score"), "segment_calibration")
+    assert calibration.severity == "high" and calibration.measured == np.inf  # not 1.8e308
+
+
+def test_levels_whose_names_collide_get_unique_names():
+    codes, names = ps._levels(pd.Series([1, "1", "1", "(missing)", None, 1, "1"], dtype=object))
+    assert names == ["1", "1 (2)", "(missing)", "(missing) (2)"] and codes.tolist() == [1, 0, 0, 2, 3, 1, 0]
+    names = ps._levels(pd.Series(["(other)"] * 40 + [f"l{i}" for i in range(30)]))[1]
+    assert (names[0], names[-1]) == ("(other)", "(other) (2)")  # a real level called (other), then the lump
+    frame = credit_table(rows=20_000)
+    frame["channel"] = frame["channel"].map({"broker": "1", "branch": 1})  # two levels both shown as 1
+    verdict = one(audit(frame), "hidden_shift")
+    assert verdict.severity == "high" and verdict.evidence.index.is_unique, verdict.summary
+
+
+def test_text_with_many_values_is_lumped_for_strata_and_names_no_level():
+    values = pd.Series(np.repeat([f"zip{i}" for i in range(300)], 5))
+    codes, exact, ordered = ps._value_codes(values, np.arange(len(values)))
+    assert codes.max() == ps.CATEGORY_LEVELS and not exact and not ordered
+
+
+def test_an_identifier_column_is_left_out_of_drift_and_strata():
+    frame = credit_table(rows=20_000)
+    frame["application_id"] = [f"{i:08x}-4e2b-9c1d-{i * 7919 % 10**12:012d}" for i in range(len(frame))]
+    found = audit(frame, features=["income", "utilisation", "application_id"])
+    assert not [f for f in found if f.subject == "application_id" and f.severity != "info"]
+    marginals = one(found, "marginals")
+    assert "application_id" not in marginals.evidence.index and "identifiers" in marginals.summary
+    verdict = one(found, "hidden_shift")
+    assert verdict.severity == "high" and (verdict.evidence["at_same"] != "application_id").all()
+    only_ids = audit(frame, features=["application_id"])  # no feature left: compared within periods only
+    assert one(only_ids, "marginals").evidence.empty and one(only_ids, "hidden_shift").severity == "high"
+
+
 def test_every_finding_draws_its_figure():
     found = audit(credit_table(broker_utilisation=(5, 2), income_growth=0.5))
     for finding in found:

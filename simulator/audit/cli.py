@@ -10,7 +10,9 @@ summary to stdout (ready for a pull-request comment). Progress goes to stderr.
 Exit codes: 0 nothing at or above ``--fail-on``; 1 a finding at or above it; 2 the audit could not
 run (bad arguments, a bad spec, a column missing or of the wrong type, an unparsable time, an
 unreadable table, an output directory that is not empty without ``--force``, a failure writing
-it), with a message naming the field and what is allowed, and nothing written; 130 interrupted.
+it), with a message naming the field and what is allowed, and nothing written; also 2, with
+"internal error (please report it)" and nothing written, for an unexpected exception (a bug, never
+a finding); 130 interrupted.
 
 :func:`audit_file` is the same, raising instead of printing, for scripts and benchmarks.
 """
@@ -70,6 +72,7 @@ exit codes:
        column missing or of the wrong type, an unparsable or time-zoned time, an
        unreadable table, a non-empty DIR without --force, or a failure writing
        DIR; the message names the field and what is allowed; nothing is written
+       (also 2 for an internal error, a bug to report: never a finding)
   130  interrupted; nothing is written"""
 
 
@@ -240,6 +243,8 @@ def command(args: argparse.Namespace) -> int:
         return error(f"out: cannot write {str(args.out)!r} ({exc.strerror or exc}); nothing was written", 2)
     except KeyboardInterrupt:
         return error(f"interrupted; nothing was written to {str(args.out)!r}", 130)
+    except Exception as exc:  # a bug: exit 1 would read as a finding at --fail-on
+        return error(f"internal error (please report it): {type(exc).__name__}: {exc}", 2)
     sys.stdout.write(report.to_markdown())
     verdict = "passed" if report.passed else f"failed at --fail-on {report.fail_on}"
     print(f"{PROG}: {verdict}; wrote {', '.join(OUTPUTS)} to {args.out}", file=sys.stderr)

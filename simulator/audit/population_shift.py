@@ -21,7 +21,11 @@ the rows moves, a model that cannot see who the row is decays. From the table al
   feature names that level, and the mix moves no marginal: hidden from the model and from a
   per-feature drift monitor. A feature naming the level prices the shift in (info); a mix that
   shows in a marginal is not hidden (medium).
-* ``segment_calibration``, with a score in [0, 1]: each level's label rate against its mean score.
+* ``segment_calibration``, with a score in [0, 1]: each level's label rate against its mean score,
+  relative to the whole table's (a down-sampled model's score, off by one factor everywhere, is no
+  segment's fault).
+
+A text feature whose values are nearly all distinct (an id) is left out of all of this.
 
 Labels are as the table holds them. Stratifying the odds ratios by period too keeps labels still
 maturing in the current period (or any rate moving with time) from biasing a growing level.
@@ -66,8 +70,12 @@ SHARE_FACTOR, SHARE_FLOOR, SHARE_NOISE_Z = 1.5, 0.001, 3.29
 # A segment column keeps its MAX_LEVELS largest levels; the rest are one level, "(other)".
 MAX_LEVELS = 20
 # A feature with at most this many distinct values is taken value by value (strata, and whether it
-# names a level); one with more is cut into deciles and is never taken to name a level.
+# names a level); one with more is cut into deciles (numbers) or keeps its CATEGORY_LEVELS largest
+# values and lumps the rest (text), and is never taken to name a level.
 CATEGORY_LEVELS = 100
+# A text feature with distinct values in more than this share of its rows is an identifier (a uuid, an
+# order number): no histogram to drift and no "same values" to compare at, so it is left out.
+IDENTIFIER_SHARE = 0.5
 # Observed over predicted label rate of a level (the bound of its 95% interval nearest to the
 # prediction); 1.5 is lesson 3's calibration alert.
 CALIBRATION_HIGH, CALIBRATION_MEDIUM = 2.0, 1.5
@@ -88,15 +96,17 @@ def checks(table: Table) -> list[Finding]:
                         f"{sizes[0]:,} and {sizes[1]:,} rows: too few to compare", "widen the periods or "
                         "the windows", pd.DataFrame({"period": periods.names}))]
     sample = _sample(np.arange(len(table.frame)))
-    marginals, shares = _marginals(table, periods)
-    found = [_marginals_finding(marginals, periods)]
+    identifiers = [f.name for f in table.features if _is_identifier(table.frame[f.name])]
+    features = [f.name for f in table.features if f.name not in identifiers]
+    marginals, shares = _marginals(table, periods, features)
+    found = [_marginals_finding(marginals, periods, identifiers)]
     found += [_drift_finding(row, shares[row.feature]) for row in marginals.itertuples() if row.severity]
     if not table.spec.segments:
         found.append(Finding("hidden_shift", FAMILY, "(no segments)", "info", float("nan"), "needs segments",
                              "No segment columns in the spec: only the marginals were checked, no hidden-shift "
                              "verdict", SEGMENTS_FIX))
     for column in table.spec.segments:
-        found.append(_hidden_shift_finding(column, _segment_shift(table, periods, column, sample)))
+        found.append(_hidden_shift_finding(column, _segment_shift(table, periods, column, features, sample)))
         if table.spec.score and _is_probability(table.frame[table.spec.score]):
             found.append(_calibration_finding(table, column))
     return found
@@ -154,6 +164,11 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype=float, na_value=np.nan)
 
 
+def _is_identifier(values: pd.Series) -> bool:
+    """Whether a text column is an identifier: distinct values in more than :data:`IDENTIFIER_SHARE` of its rows."""
+    return not _is_numeric(values) and values.nunique() > IDENTIFIER_SHARE * len(values)
+
+
 def _bin_shares(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
     """Each period's share of rows per bin: the reference's deciles for numbers, the categories
     otherwise (both with missing values as a bin of their own)."""
@@ -183,20 +198,21 @@ def _drift_severity(ks: float, psi: float, n: int, m: int) -> str:
     return "info" if ks > max(KS_DRIFT, noise) or psi > PSI_DRIFT else ""
 
 
-def _marginals(table: Table, periods: _Periods) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def _marginals(table: Table, periods: _Periods, features: list[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Per feature, KS (numbers only) and PSI between (samples of) the reference and current periods."""
     ref, cur = _sample(np.flatnonzero(periods.reference)), _sample(np.flatnonzero(periods.current))
     rows, shares = [], {}
-    for feature in table.features:
-        values = table.frame[feature.name]
+    for feature in features:
+        values = table.frame[feature]
         a, b = values.iloc[ref], values.iloc[cur]
         ks = ks_statistic(_numbers(a), _numbers(b)) if _is_numeric(values) else float("nan")
-        bins = shares[feature.name] = _bin_shares(a, b)
+        bins = shares[feature] = _bin_shares(a, b)
         stability = psi(bins["reference"].to_numpy(), bins["current"].to_numpy())
-        rows.append({"feature": feature.name, "ks": ks, "psi": stability,
+        rows.append({"feature": feature, "ks": ks, "psi": stability,
                      "severity": _drift_severity(ks, stability, len(ref), len(cur)),
                      "missing_reference": float(a.isna().mean()), "missing_current": float(b.isna().mean())})
-    return pd.DataFrame(rows), shares
+    columns = ["feature", "ks", "psi", "severity", "missing_reference", "missing_current"]
+    return pd.DataFrame(rows, columns=columns), shares
 
 
 def _drift_text() -> str:
@@ -204,16 +220,22 @@ def _drift_text() -> str:
             "(KS also beyond sampling noise, p < 0.001)")
 
 
-def _marginals_finding(marginals: pd.DataFrame, periods: _Periods) -> Finding:
-    worst = marginals.loc[marginals["ks"].fillna(-1).idxmax()]
-    top_psi = marginals.loc[marginals["psi"].idxmax()]
+def _marginals_finding(marginals: pd.DataFrame, periods: _Periods, identifiers: list[str]) -> Finding:
     drifting = marginals.loc[marginals["severity"] != "", "feature"].tolist()
     moved = (f"{len(drifting)} of {len(marginals)} features drift ({', '.join(drifting[:5])}"
              f"{', ...' if len(drifting) > 5 else ''})" if drifting else f"all {len(marginals)} features stay flat")
-    summary = (f"Marginals, {periods.names[0]} against {periods.names[-1]}: {moved}; largest KS {worst['ks']:.3f} "
-               f"({worst['feature']}), largest PSI {top_psi['psi']:.3f} ({top_psi['feature']})")
+    summary = f"Marginals, {periods.names[0]} against {periods.names[-1]}: {moved}"
+    measured = float("nan")
+    if len(marginals):
+        worst = marginals.loc[marginals["ks"].fillna(-1).idxmax()]
+        top_psi = marginals.loc[marginals["psi"].idxmax()]
+        measured = float(worst["ks"])
+        summary += (f"; largest KS {worst['ks']:.3f} ({worst['feature']}), largest PSI {top_psi['psi']:.3f} "
+                    f"({top_psi['feature']})")
+    if identifiers:
+        summary += f"; left out as identifiers (nearly every value distinct): {', '.join(identifiers)}"
     evidence = marginals.set_index("feature")
-    return Finding("marginals", FAMILY, "features", "info", float(worst["ks"]), _drift_text(), summary,
+    return Finding("marginals", FAMILY, "features", "info", measured, _drift_text(), summary,
                    "a flat marginal says nothing about who the rows are: name the segments", evidence,
                    partial(plot_marginals, evidence=evidence))
 
@@ -228,30 +250,45 @@ def _drift_finding(row, shares: pd.DataFrame) -> Finding:
 
 # --- segments --------------------------------------------------------------------------------------
 
-def _levels(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes of a column's levels, the most frequent first (missing is a level); beyond
-    :data:`MAX_LEVELS`, the rest are one level, ``(other)``."""
+def _levels(values: pd.Series, keep: int = MAX_LEVELS) -> tuple[np.ndarray, list[str]]:
+    """Codes of a column's levels, the most frequent first (missing is a level); beyond ``keep``,
+    the rest are one level, ``(other)``. Names are unique: a name already taken (``1`` and ``"1"``,
+    a level called ``(other)``) gets `` (2)``, `` (3)``..."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     order = np.argsort(-np.bincount(codes), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    names = ["(missing)" if pd.isna(uniques[i]) else str(uniques[i]) for i in order[:MAX_LEVELS]]
-    return np.minimum(rank[codes], MAX_LEVELS), names + ["(other)"] * (len(order) > MAX_LEVELS)
+    names = ["(missing)" if pd.isna(uniques[i]) else str(uniques[i]) for i in order[:keep]]
+    return np.minimum(rank[codes], keep), _unique(names + ["(other)"] * (len(order) > keep))
+
+
+def _unique(names: list[str]) -> list[str]:
+    taken, out = set(), []
+    for name in names:
+        unique, n = name, 1
+        while unique in taken:
+            n += 1
+            unique = f"{name} ({n})"
+        taken.add(unique)
+        out.append(unique)
+    return out
 
 
 def _value_codes(values: pd.Series, sample: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     """Codes of ``values`` for strata, whether they are the values themselves, and whether they are
-    ordered (numbers): value by value for a column of at most :data:`CATEGORY_LEVELS` values (or
-    any non-numeric one), else deciles with edges from ``sample``; missing values a code of their own, last."""
-    numeric = _is_numeric(values)
-    if numeric:
-        x = _numbers(values)
-        seen = x[sample]
-        if len(np.unique(seen)) > CATEGORY_LEVELS:
-            edges = np.unique(np.quantile(seen[~np.isnan(seen)], np.linspace(0, 1, DECILES + 1)[1:-1]))
-            return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right")), False, True
-    codes, uniques = pd.factorize(values, sort=numeric, use_na_sentinel=False)
-    return codes, len(uniques) <= CATEGORY_LEVELS, numeric
+    ordered (numbers): value by value for a column of at most :data:`CATEGORY_LEVELS` values, else
+    deciles with edges from ``sample`` (numbers) or the :data:`CATEGORY_LEVELS` most frequent values
+    and one code for the rest (text); missing values a code of their own."""
+    if not _is_numeric(values):
+        codes, names = _levels(values, CATEGORY_LEVELS)
+        return codes, len(names) <= CATEGORY_LEVELS, False
+    x = _numbers(values)
+    seen = x[sample]
+    if len(np.unique(seen)) > CATEGORY_LEVELS:
+        edges = np.unique(np.quantile(seen[~np.isnan(seen)], np.linspace(0, 1, DECILES + 1)[1:-1]))
+        return np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right")), False, True
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
+    return codes, len(uniques) <= CATEGORY_LEVELS, True
 
 
 def _named(values: np.ndarray, level: np.ndarray, n_levels: int) -> np.ndarray:
@@ -283,16 +320,16 @@ class _Shift:
 
 
 def _at_same_values(table: Table, periods: _Periods, level: np.ndarray, n_levels: int, column: str,
-                    shares: tuple[np.ndarray, np.ndarray], sample: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    shares: tuple[np.ndarray, np.ndarray], names: list[str],
+                    sample: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per level: the odds ratio of the label at the same values (score deciles, or each feature's
     values in turn, keeping the one that brings it closest to 1) and the first feature naming it.
-    Per feature: the drift the mix change alone makes."""
+    Per feature (of ``names``): the drift the mix change alone makes."""
     label, time = table.label.astype(np.int64), periods.code + 1  # rows outside both windows: a period of their own
 
     def odds_at(codes: np.ndarray) -> np.ndarray:
         return odds_ratios_by_level(level, n_levels, label, codes * (len(periods.names) + 1) + time)
 
-    names = [f.name for f in table.features]
     seen_by = np.full(n_levels, column if column in names else "", dtype=object)
     odds, stratifiers, drift = [], [], []
     for name in names:
@@ -315,7 +352,7 @@ def _at_same_values(table: Table, periods: _Periods, level: np.ndarray, n_levels
     return risk, pd.DataFrame(drift, columns=["feature", "ks", "psi"]).set_index("feature")
 
 
-def _segment_shift(table: Table, periods: _Periods, column: str, sample: np.ndarray) -> _Shift:
+def _segment_shift(table: Table, periods: _Periods, column: str, features: list[str], sample: np.ndarray) -> _Shift:
     """Per level of ``column``: rows, share and label rate per period, the odds ratio at the same
     values, the feature naming it, and its mix and within-level parts of the label-rate change,
     ``sum((w1 - w0) * r0)`` and ``sum(w1 * (r1 - r0))`` (a level absent from the reference: ``r0``
@@ -337,7 +374,7 @@ def _segment_shift(table: Table, periods: _Periods, column: str, sample: np.ndar
     out = pd.DataFrame({"rows": total, "positives": labelled.astype(int)}, index=pd.Index(names, name=column))
     out = out.assign(**{f"share_{p + 1}": share[p] for p in range(n_periods)},
                      **{f"label_rate_{p + 1}": rate[p] for p in range(n_periods)})
-    risk, mix_drift = _at_same_values(table, periods, level, n_levels, column, (w0, w1), sample)
+    risk, mix_drift = _at_same_values(table, periods, level, n_levels, column, (w0, w1), features, sample)
     out = pd.concat([out, risk.set_index(out.index)], axis=1)
     differs = ((out["odds_low"] > 1) | (out["odds_high"] < 1)).to_numpy()
     far = ((out["odds_ratio"] >= RISK_RATIO) | (out["odds_ratio"] <= 1 / RISK_RATIO)).to_numpy()
@@ -378,10 +415,10 @@ def _hidden_shift_finding(column: str, shift: _Shift) -> Finding:
                  f"the mix, {100 * ev['within_part'].sum():+.2g} within levels")
     if culprits.any():
         parts.append(f"no feature tells {column}")
-        worst = drift["psi"].idxmax()
+        worst = drift["psi"].idxmax() if len(drift) else "no feature besides identifiers"
         parts.append(f"the mix shows in {shows.index[0]}'s marginal (PSI {shows['psi'].iloc[0]:.3f}): not hidden"
                      if len(shows) else f"the mix alone moves no feature's marginal beyond PSI "
-                     f"{drift.loc[worst, 'psi']:.3f} ({worst}), so a drift monitor stays silent")
+                     f"{drift['psi'].max():.3f} ({worst}), so a drift monitor stays silent")
     elif priced.any():
         parts.append(f"the model sees who the row is ({', '.join(sorted(set(ev.loc[priced, 'seen_by'])))}): "
                      "the shift is priced in")
@@ -400,27 +437,34 @@ def _is_probability(score: pd.Series) -> bool:
 
 
 def _calibration_finding(table: Table, column: str) -> Finding:
-    """Observed label rate against mean score per level, over the whole table."""
+    """Observed label rate against mean score per level, over the whole table, relative to the whole
+    table's: a score from a down-sampled or class-weighted model is off by the same factor in every
+    level, which says nothing about the segment; a level off by more than the rest is mispriced."""
     level, names = _levels(table.frame[column])
     score = _numbers(table.frame[table.spec.score])
     has = ~np.isnan(score)
     rows = np.bincount(level[has], minlength=len(names)).astype(float)
     positives = np.bincount(level[has], weights=table.label[has], minlength=len(names))
-    predicted = np.bincount(level[has], weights=score[has], minlength=len(names)) / rows
+    scored = np.bincount(level[has], weights=score[has], minlength=len(names))
     low, high = wilson(positives, rows)
     with np.errstate(invalid="ignore", divide="ignore"):
+        scale = positives.sum() / scored.sum()  # the table's observed over predicted
+        predicted = scored / rows * scale  # each level's mean score on the table's scale
         ratio = positives / rows / predicted
         nearest = np.clip(predicted, low, high) / predicted  # 1 where the interval holds the prediction
-    off = np.nan_to_num(np.maximum(nearest, 1 / nearest), nan=1.0)
-    evidence = pd.DataFrame({"rows": rows.astype(int), "predicted": predicted, "observed": positives / rows,
-                             "observed_low": low, "observed_high": high, "observed_over_predicted": ratio},
-                            index=pd.Index(names, name=column))
+        off = np.maximum(nearest, 1 / nearest)
+    off = np.where(np.isnan(off), 1.0, off)  # inf stays: labels where the level's score is 0
+    evidence = pd.DataFrame({"rows": rows.astype(int), "mean_score": scored / rows, "predicted": predicted,
+                             "observed": positives / rows, "observed_low": low, "observed_high": high,
+                             "observed_over_predicted": ratio}, index=pd.Index(names, name=column))
     worst = int(off.argmax())
     summary = (f"{column}: {names[worst]}'s label rate is {ratio[worst]:.2g}x its mean {table.spec.score} "
-               f"({positives[worst] / rows[worst]:.3%} observed, {predicted[worst]:.3%} predicted)")
-    return Finding("segment_calibration", FAMILY, column, graded(off[worst], CALIBRATION_HIGH, CALIBRATION_MEDIUM),
-                   float(off[worst]), threshold_text(CALIBRATION_HIGH, CALIBRATION_MEDIUM) +
-                   " (observed/predicted or its inverse, the 95% bound nearest 1)", summary, FIX, evidence,
+               f"scaled to the table's label rate ({positives[worst] / rows[worst]:.3%} observed, "
+               f"{predicted[worst]:.3%} predicted; over the table, observed is {scale:.2g}x the mean score)")
+    severity = "high" if np.isinf(off[worst]) else graded(off[worst], CALIBRATION_HIGH, CALIBRATION_MEDIUM)
+    return Finding("segment_calibration", FAMILY, column, severity, float(off[worst]),
+                   threshold_text(CALIBRATION_HIGH, CALIBRATION_MEDIUM) + " (observed/predicted or its inverse, "
+                   "the 95% bound nearest 1, with the scores scaled to the table's label rate)", summary, FIX, evidence,
                    partial(plot_calibration, evidence=evidence))
 
 
@@ -464,12 +508,12 @@ def _paired_bars(ax, evidence: pd.DataFrame, columns: dict[str, str], xlabel: st
     ax.set_xlabel(xlabel)
     ax.legend(fontsize="small")
 def plot_calibration(ax, evidence: pd.DataFrame) -> None:
-    """Each level's observed label rate (95% interval) against its mean score."""
+    """Each level's observed label rate (95% interval) against its mean score scaled to the table's label rate."""
     y = np.arange(len(evidence))
     ax.errorbar(evidence["observed"], y, xerr=[evidence["observed"] - evidence["observed_low"],
                                                evidence["observed_high"] - evidence["observed"]],
                 fmt="o", label="observed")
-    ax.plot(evidence["predicted"], y, "x", label="mean score")
+    ax.plot(evidence["predicted"], y, "x", label="mean score, scaled")
     ax.set_yticks(y, evidence.index)
     ax.invert_yaxis()
     ax.set_xlabel("label rate")

@@ -301,8 +301,9 @@ def check_table(frame: pd.DataFrame, spec: AuditSpec) -> Table:
         features = spec.features
     for f in features:
         where = f"features.{f.name}"
-        role = next((field for field, column in spec.roles.items() if column == f.name), None)
-        if role:
+        role = next((field for field, column in spec.roles.items()
+                     if column == f.name and field in ("decision_time", "label", "label_known_at", "score")), None)
+        if role:  # a segment or the entity may well be an input too
             raise SpecError(f"{where}: column {f.name!r} is the spec's {role}; a feature is a model input")
         _require(frame, f.name, where)
         values = frame[f.name]
