@@ -288,3 +288,13 @@ def test_run_returns_a_report_over_every_family():
     assert list(report.findings.columns) == audit.findings.COLUMNS
     assert report.findings["severity"].iloc[0] == "high", "worst first"
     assert audit.run(frame, SUBS, fail_on="never").passed
+
+
+def test_the_readme_s_example_spec_is_a_valid_spec():
+    import tomllib
+
+    from simulator.paths import ROOT
+
+    section = (ROOT / "README.md").read_text().split("## Audit your own tables")[1]
+    spec = spec_from_mapping(tomllib.loads(section.split("```toml")[1].split("```")[0]))
+    assert spec.decision_time == "event_time" and spec.features[0].available_at == "snapshot_available_at"
