@@ -36,8 +36,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from reference import reference_seconds  # benchmarks/ is the script's folder, first on sys.path
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -49,6 +50,7 @@ print(len(world.transactions))
 PILOT = r"""
 import sys, simulator
 from simulator.world import SHARD_SIZE
+
 world = simulator.generate(simulator.preset("default").with_overrides(users=SHARD_SIZE), seed=int(sys.argv[1]))
 print(len(world.transactions) / SHARD_SIZE)
 """
@@ -102,19 +104,6 @@ def measure(mode: str, users: int, seed: int, repeat: int) -> dict:
     runs = [run(mode, users, seed) for _ in range(repeat)]
     best = min(runs, key=lambda r: r["seconds"])
     return {**best, "peak_mb": max(r["peak_mb"] for r in runs)}
-
-
-def reference_seconds() -> float:
-    """Seconds numpy takes to sort ten million floats here and now (best of three)."""
-    import numpy as np
-
-    values = np.random.default_rng(0).random(10_000_000)
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        np.sort(values)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def table(title: str, rows: list[dict]) -> str:

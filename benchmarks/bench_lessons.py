@@ -46,6 +46,8 @@ from pathlib import Path
 
 import nbformat
 
+from reference import reference_seconds  # benchmarks/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"1": "time_travel", "2": "default_signalling", "3": "population_shift", "4": "design_that_time"}
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -61,6 +63,7 @@ t0 = time.perf_counter()
 import simulator.model
 from simulator.cache import load_world
 from simulator import figures
+
 lesson = import_module(f"simulator.lessons.{name}")
 world = load_world("default", 0)
 load = time.perf_counter() - t0
@@ -129,19 +132,6 @@ def best(runs: list[dict]) -> dict:
     """The fastest of repeated runs, with the largest peak memory seen in any of them."""
     fastest = min(runs, key=lambda r: r["seconds"])
     return {**fastest, "peak_mb": max(r.get("peak_mb", float("nan")) for r in runs)}
-
-
-def reference_seconds() -> float:
-    """Seconds numpy takes to sort ten million floats here and now (best of three)."""
-    import numpy as np
-
-    values = np.random.default_rng(0).random(10_000_000)
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        np.sort(values)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def stages(repeat: int) -> list[dict]:

@@ -10,7 +10,6 @@ runs the real checks, and one the real command in a subprocess.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import re
@@ -19,9 +18,7 @@ import sys
 import tomllib
 import types
 import warnings
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -33,6 +30,8 @@ from simulator.audit import cli as audit_cli
 from simulator.audit import html
 from simulator.audit.findings import SCHEMA_VERSION, Finding, Report
 from simulator.cli import main
+from test_cli import Run
+from test_cli import run as run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = {"report.html", "summary.md", "report.json"}
@@ -52,17 +51,9 @@ defaults = [-1]
 """
 
 
-class Run(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
 def run(*argv) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["audit", *map(str, argv)])
-    return Run(code, out.getvalue(), err.getvalue())
+    """``fraudworld audit`` in-process, with its stdout and stderr."""
+    return run_command("audit", *argv)
 
 
 def churn_frame(n: int = 600, seed: int = 3) -> pd.DataFrame:
