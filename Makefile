@@ -32,7 +32,8 @@ workshop-env: | $(BIN)/python
 ## network; run `make test` on the result, then commit it).
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
-	$(BIN)/uv pip compile --quiet --upgrade pyproject.toml --extra dev --extra book $(LOCK_FLAGS) -o requirements/test.txt
+	$(BIN)/uv pip compile --quiet --upgrade pyproject.toml --extra dev --extra book --extra scale $(LOCK_FLAGS) \
+		-o requirements/test.txt
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev $(LOCK_FLAGS) -c requirements/test.txt \
 		-o requirements/workshop.txt
 
