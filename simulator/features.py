@@ -16,6 +16,8 @@ outage gives nulls with status ``unavailable``.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 
@@ -57,20 +59,49 @@ def window_aggregates(entity: np.ndarray, t: np.ndarray, amount: np.ndarray) -> 
     if len(t) and (int(entity.max()) + 1) * span >= np.iinfo(np.int64).max:
         raise OverflowError("window_aggregates: too many entities for one call; split by shard")
     key = entity * span + (t - (t.min() if len(t) else 0))
-    if np.any(np.diff(key) < 0):
+    if np.any(key[1:] < key[:-1]):
         raise ValueError("window_aggregates: rows must be sorted by (entity, t)")
     idx = np.arange(len(key))
     csum = np.concatenate([[0.0], np.cumsum(amount)])
+    bound = (int(np.abs(entity).max()) + 1) * span if len(t) else 0  # |key| <= bound
+    packed = 2 * (bound + max(w for _, w in ONLINE_FEATURES.values())) < 2 ** 62
+    merged = np.empty(2 * len(key), np.int64) if packed else None  # one buffer for every window
     out = {}
     for name, (how, window) in ONLINE_FEATURES.items():
-        left = np.searchsorted(key, key - window, side="left")
-        count = idx - left
+        if packed:
+            count = window_counts(key, window, merged)
+        else:
+            count = idx - np.searchsorted(key, key - window, side="left")
         if how == "count":
             out[name] = (count.astype(float), count)
         else:
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[name] = ((csum[idx] - csum[left]) / count, count)
+                out[name] = ((csum[:-1] - csum[idx - count]) / count, count)
     return out
+
+
+def window_counts(key: np.ndarray, window: int, merged: np.ndarray) -> np.ndarray:
+    """How many earlier rows have a key in ``[key - window, key)``, for a sorted int64 ``key``.
+
+    That is ``i - np.searchsorted(key, key - window, side="left")`` at row ``i``,
+    by one merge instead of a binary search per row: the queries (even:
+    ``2 * (key - window)``) and the keys (odd: ``2 * key + 1``) are two sorted
+    runs, which a stable sort (timsort) merges in linear time. A key sorts
+    before a query exactly when it is smaller, so if the ``i``-th query lands
+    at position ``p``, ``p - i`` keys are below it and the count is ``2 * i - p``.
+    ``merged`` is an int64 work buffer of ``2 * len(key)``; ``2 * (|key| + window)``
+    must fit in an int64.
+    """
+    n = len(key)
+    np.subtract(key, window, out=merged[:n])
+    merged[:n] *= 2
+    np.multiply(key, 2, out=merged[n:])
+    merged[n:] += 1
+    merged.sort(kind="stable")
+    low_byte = merged.view(np.uint8)[::8] if sys.byteorder == "little" else merged.view(np.uint8)[7::8]
+    count = np.flatnonzero((low_byte & 1) == 0)  # where the queries landed
+    np.subtract(np.arange(0, 2 * n, 2), count, out=count)
+    return count
 
 
 def serving_log(txn_id: np.ndarray, aggregates: dict, failed: np.ndarray) -> pd.DataFrame:
