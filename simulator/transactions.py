@@ -17,12 +17,15 @@ LEGIT_DEVICES = 48
 
 
 def within_group_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``values`` restarting at each True of ``group_start`` (sorted groups)."""
+    """Cumulative sum of ``values`` restarting at each True of ``group_start`` (sorted groups).
+
+    ``group_start`` is True at the first element (when there is one).
+    """
     total = np.cumsum(values)
     starts = np.flatnonzero(group_start)
-    run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
     before = total[starts] - values[starts]
-    return total - before[run]
+    total -= np.repeat(before, np.diff(starts, append=len(values)))
+    return total
 
 
 def group_starts(keys: np.ndarray) -> np.ndarray:
@@ -33,17 +36,22 @@ def group_starts(keys: np.ndarray) -> np.ndarray:
 
 
 def sort_by_user_time(user: np.ndarray, t: np.ndarray, end: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(user, t)`` pairs sorted by user, then time (``0 <= t < end``).
+    """``(user, t)`` pairs sorted by user, then time (``0 <= t < end``), as int64.
 
     Only the pairs are returned, not the permutation, so tied pairs need no
-    stable order: one sort of a packed int64 key does it.
+    stable order: one sort of a packed int64 key (``user << bits | t``) does it.
     """
-    if len(user) and (int(user.max()) + 1) * end >= 2 ** 62:
+    bits = max(int(end) - 1, 1).bit_length()  # t < 2 ** bits
+    if len(user) and (int(user.max()) + 1) << bits >= 2 ** 62:
         order = np.lexsort((t, user))
-        return user[order], t[order]
-    key = np.sort(user.astype(np.int64) * end + t)
-    user = key // end
-    return user, key - user * end
+        return user[order].astype(np.int64, copy=False), t[order].astype(np.int64, copy=False)
+    key = user.astype(np.int64)
+    key <<= bits
+    key |= t
+    key.sort()
+    t = key & ((1 << bits) - 1)
+    key >>= bits
+    return key, t
 
 
 def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, merchants: Merchants,
@@ -63,19 +71,29 @@ def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, 
     user = np.repeat(s_user, per_session)
     first = np.zeros(len(user), dtype=bool)
     first[np.cumsum(per_session) - per_session] = True
-    gaps = np.where(first, 0, rng.exponential(a.session_gap_minutes * MS_PER_MINUTE, len(user)))
-    t = np.repeat(s_start, per_session) + np.round(within_group_cumsum(gaps, first)).astype(np.int64)
+    gaps = rng.exponential(a.session_gap_minutes * MS_PER_MINUTE, len(user))
+    gaps[first] = 0
+    offset = within_group_cumsum(gaps, first)
+    del gaps
+    t = np.round(offset, out=offset).astype(np.int64)
+    del offset
+    t += np.repeat(s_start, per_session)
     keep = t < end
-    user, t = sort_by_user_time(user[keep], t[keep], end)
+    if not keep.all():
+        user, t = user[keep], t[keep]
+    user, t = sort_by_user_time(user, t, end)
     n = len(t)
 
-    amount = np.exp(users.log_amount[user] + config.amounts.txn_sigma * rng.standard_normal(n))
+    amount = rng.standard_normal(n)
+    amount *= config.amounts.txn_sigma
+    amount += users.log_amount[user]
+    np.exp(amount, out=amount)
     new_share = np.array([c.new_mcc_share for c in config.population.cohorts])[users.cohort_index[user]]
     at_new = rng.random(n) < new_share
     merchant = pick(rng, merchants.home_cdf, merchants.home_ids, n)
     merchant[at_new] = pick(rng, merchants.new_cdf, merchants.new_ids, int(at_new.sum()))
 
-    switches = (rng.random(n) < config.devices.new_device_probability).astype(np.int64)
+    switches = rng.random(n) < config.devices.new_device_probability
     k = np.minimum(within_group_cumsum(switches, group_starts(user)), LEGIT_DEVICES - 1)
     device = users.table["user_id"].to_numpy()[user] * DEVICES_PER_USER + k
     return {"user": user, "t": t, "amount": amount, "merchant_id": merchant, "device_id": device}
