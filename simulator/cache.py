@@ -39,14 +39,15 @@ from . import __version__
 from .config import preset as preset_config
 from .config import to_mapping
 from .paths import results_dir, world_dir
-from .storage import read_manifest, read_world, write_world
-from .world import World
+from .generation import write_world
+from .storage import read_manifest
+from .world import World, read_world
 
 T = TypeVar("T")
 
 # The modules whose code decides what a generated world contains.
 GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", "fraud", "labels",
-                     "outages", "features", "world", "storage")
+                     "outages", "features", "lookup", "world", "storage", "generation", "engines", "summary")
 FINGERPRINT_FILE = "generator.sha256"
 PACKAGE = Path(__file__).parent
 # What lesson results do not depend on: drawing, the figure and command-line front ends, the

@@ -1,33 +1,54 @@
-"""Reading and writing worlds: one ``<table>.parquet`` per table plus ``manifest.json``.
+"""Worlds on disk: one Parquet dataset per table, and ``manifest.json``.
 
-Writes are atomic: everything goes to a hidden temporary directory beside the
-target, renamed into place only when complete; a failed or interrupted write
-leaves nothing at the target. Generation can stream shard by shard into the
-Parquet files (one row group per shard), so memory stays bounded by a shard.
+Layout::
+
+    <world>/manifest.json                     written last: config, seed, rows and digest per table
+    <world>/<table>/part-000000.parquet       a per-user table has one part per user shard, in
+    <world>/<table>/part-000001.parquet ...   shard order, its rows in the order generated
+
+The global tables (merchants, outages) are one part each. A table is its parts
+read in order; every part can be read alone (:func:`read_table` of one shard,
+:func:`open_dataset` for a lazy pyarrow dataset over all of them). Worlds
+written before datasets, with one ``<table>.parquet`` file per table, are read
+as they are.
+
+Writes are atomic twice over. A world is written into a hidden temporary
+directory beside the target and renamed into place only when complete, so a
+failed or interrupted write leaves nothing at the target. Each part is written
+to a temporary name in its table's folder and renamed, so a task that is run
+again replaces its part whole; the folders are made once, by the driver, so a
+task still running after a failure cannot recreate them.
+
+This module knows tables, not worlds: :mod:`simulator.world` reads a world
+with it, :mod:`simulator.generation` writes one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
 from .config import ConfigError, WorldConfig, from_mapping, to_mapping, validate
-from .world import GLOBAL_TABLES, TABLES, World, global_tables, iter_shards, make_globals, resolve, with_progress
 
 MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 2  # 1: one <table>.parquet per table; 2: a dataset (folder of parts) per table
 TIME_CONVENTION = ("datetime64[ns] wall-clock times without a time zone, all on the platform's one "
                    "local clock; generated at millisecond resolution")
+LIBRARIES = ("numpy", "pandas", "pyarrow")  # their versions are recorded in the manifest
 
 
 class OutputExistsError(FileExistsError):
@@ -72,7 +93,6 @@ def atomic_directory(path: str | Path, *, force: bool = False) -> Iterator[Path]
 # may filter row groups on; for categories they are costly to compute and of no use.
 DELTA_COLUMNS = frozenset({"txn_id", "event_time"})
 PLAIN_COLUMNS = frozenset({"amount", "avg_txn_amount_last_7_days"})
-CHUNKS_IN_FLIGHT = 2  # chunks handed to the writer threads and not yet written
 
 
 def parquet_options(schema: pa.Schema) -> dict:
@@ -83,82 +103,80 @@ def parquet_options(schema: pa.Schema) -> dict:
             "write_statistics": [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_temporal(f.type)]}
 
 
-def _write(writer: pq.ParquetWriter, df: pd.DataFrame) -> None:
-    writer.write_table(pa.Table.from_pandas(df, schema=writer.schema, preserve_index=False))
+@dataclass(frozen=True)
+class Part:
+    """A written part: its table, shard, row count and :func:`frame_digest`."""
+
+    table: str
+    shard: int
+    rows: int
+    digest: str
 
 
-Observer = Callable[[Mapping[str, pd.DataFrame]], None]
+def part_name(shard: int) -> str:
+    return f"part-{shard:06d}.parquet"
 
 
-def write_tables(path: str | Path, config: WorldConfig, seed: int, per_user: Iterable[dict[str, pd.DataFrame]],
-                 global_: dict[str, pd.DataFrame], *, force: bool = False, observe: Observer | None = None) -> Path:
-    """Write chunks of per-user tables (one row group each) and the global tables, atomically.
-
-    Each file has a writer thread that appends its chunks in order (Arrow
-    releases the GIL), so the next chunk is generated while earlier ones are
-    written; at most :data:`CHUNKS_IN_FLIGHT` chunks wait to be written.
-    ``observe``, if given, sees every chunk, then the global tables, as they are
-    handed to the writers (e.g. :class:`simulator.summary.Tally`), so nothing
-    needs to be read back.
-    """
-    path = Path(path)
-    with atomic_directory(path, force=force) as tmp:
-        writers: dict[str, pq.ParquetWriter] = {}
-        threads: dict[str, ThreadPoolExecutor] = {}
-        rows = {name: 0 for name in TABLES}
-        in_flight: deque[list[Future]] = deque()
-
-        def submit(name: str, df: pd.DataFrame) -> Future:
-            if name not in writers:  # the file exists from the first chunk on
-                schema = pa.Schema.from_pandas(df, preserve_index=False)
-                writers[name] = pq.ParquetWriter(tmp / f"{name}.parquet", schema, **parquet_options(schema))
-                threads[name] = ThreadPoolExecutor(1, thread_name_prefix=f"fraudworld-{name}")
-            rows[name] += len(df)
-            return threads[name].submit(_write, writers[name], df)
-
-        try:
-            for chunk in per_user:
-                while len(in_flight) >= CHUNKS_IN_FLIGHT:
-                    for future in in_flight.popleft():
-                        future.result()  # raises a writer's error here
-                in_flight.append([submit(name, df) for name, df in chunk.items()])
-                if observe:
-                    observe(chunk)
-                del chunk  # the writer threads hold it until it is written
-            while in_flight:
-                for future in in_flight.popleft():
-                    future.result()
-        finally:
-            for thread in threads.values():  # never close a file while it is being written
-                thread.shutdown(wait=True, cancel_futures=True)
-            for w in writers.values():
-                w.close()
-        for name, df in global_.items():
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-            rows[name] = len(df)
-        if observe:
-            observe(global_)
-        missing = [n for n in TABLES if not (tmp / f"{n}.parquet").exists()]
-        if missing:
-            raise ValueError(f"tables: {missing} were not written")
-        manifest = {"package": "fraudworld", "version": __version__, "seed": seed,
-                    "time_convention": TIME_CONVENTION, "row_counts": rows, "config": to_mapping(config)}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+def make_table_dirs(directory: Path, names: Iterable[str]) -> None:
+    """The table folders of a world being written (tasks only write into existing folders)."""
+    for name in names:
+        (directory / name).mkdir()
 
 
-def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: int = 0, force: bool = False,
-                progress: bool = False, observe: Observer | None = None) -> Path:
-    """Generate a world straight to disk, one shard at a time (bounded memory).
+def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part:
+    """Write ``df`` as part ``shard`` of table ``name`` under ``directory``: to a temporary name, then renamed."""
+    folder = Path(directory) / name
+    final = folder / part_name(shard)
+    tmp = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    try:
+        pq.write_table(table, tmp, **parquet_options(table.schema))
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Part(name, shard, len(df), frame_digest(df))
 
-    The files are identical to ``generate(config, seed=seed).save(path)``;
-    ``observe`` sees each shard's tables, then the global ones (see :func:`write_tables`).
-    """
-    config, seed = resolve(config, seed)
-    check_output(Path(path), force)  # fail before the work, not after it
-    g = make_globals(config, seed)
-    shards = with_progress(iter_shards(config, seed, g), config, progress)
-    return write_tables(path, config, seed, shards, global_tables(config, g), force=force, observe=observe)
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """SHA-256 of a frame's content: column names, dtypes and values (not of any file's bytes)."""
+    digest = hashlib.sha256()
+    for name, column in df.items():
+        digest.update(f"{name}\0{column.dtype}\0".encode())
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            digest.update("\0".join(map(str, column.cat.categories)).encode())
+            values = column.cat.codes.to_numpy()
+        elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufmM":
+            values = column.to_numpy()
+        else:  # extension arrays (nullable integers, strings): pandas' own row hash
+            values = pd.util.hash_pandas_object(column, index=False).to_numpy()
+        digest.update(np.ascontiguousarray(values).view(np.uint8))
+    return digest.hexdigest()
+
+
+def table_digest(parts: list[Part]) -> str:
+    """SHA-256 over a table's part digests in shard order: the same data in the same parts, the same digest."""
+    return hashlib.sha256("".join(p.digest for p in sorted(parts, key=lambda p: p.shard)).encode()).hexdigest()
+
+
+def write_manifest(directory: Path, config: WorldConfig, seed: int, parts: Mapping[str, list[Part]], *,
+                   shard_size: int, shards: int, run: dict | None = None) -> dict:
+    """Write ``manifest.json``: what the world is (config, seed, layout, rows and digest per table,
+    versions) and, under ``run``, how this copy was made (engine, workers, seconds)."""
+    manifest = {
+        "package": "fraudworld", "version": __version__, "format": MANIFEST_FORMAT, "seed": seed,
+        "time_convention": TIME_CONVENTION,
+        "row_counts": {name: sum(p.rows for p in ps) for name, ps in parts.items()},
+        "tables": {name: {"parts": len(ps), "rows": sum(p.rows for p in ps), "sha256": table_digest(ps)}
+                   for name, ps in parts.items()},
+        "shard_size": shard_size, "shards": shards,
+        "libraries": {name: version(name) for name in LIBRARIES},
+        "config": to_mapping(config),
+    }
+    if run is not None:
+        manifest["run"] = run
+    (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -181,31 +199,47 @@ def read_config(path: str | Path) -> tuple[WorldConfig, int]:
     return config, int(manifest["seed"])
 
 
-def _table_file(path: str | Path, name: str) -> Path:
+def table_files(path: str | Path, name: str) -> list[Path]:
+    """The files of table ``name``, in order: its parts, or a world's one ``<name>.parquet`` of old."""
     path = Path(path)
-    file = path / f"{name}.parquet"
-    if not file.exists():
-        raise FileNotFoundError(f"world: {str(path)!r} is missing {file.name}")
-    return file
+    folder, single = path / name, path / f"{name}.parquet"
+    if folder.is_dir():
+        return sorted(folder.glob("part-*.parquet"))
+    if single.is_file():
+        return [single]
+    raise FileNotFoundError(f"world: {str(path)!r} is missing table {name!r} (a folder {name}/ of parts)")
 
 
-def read_table(path: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """One table of a saved world: every column, or only ``columns`` (``[]``: none, only the row count)."""
-    return pd.read_parquet(_table_file(path, name), columns=columns)
+def read_table(path: str | Path, name: str, columns: list[str] | None = None, *, shard: int | None = None
+               ) -> pd.DataFrame:
+    """Table ``name`` of a saved world: every column, or only ``columns`` (``[]``: none, only the row
+    count); all of it, or only the part of one user ``shard``."""
+    files = table_files(path, name)
+    if shard is not None:
+        files = [f for f in files if f.name == part_name(shard)]
+        if not files:
+            raise FileNotFoundError(f"world: {str(path)!r} has no part {part_name(shard)} of {name!r}")
+    if columns == []:  # the row count (pyarrow's concat_tables drops the rows of column-less tables)
+        return pd.DataFrame(index=pd.RangeIndex(sum(pq.ParquetFile(f).metadata.num_rows for f in files)))
+    tables = [pq.read_table(f, columns=columns) for f in files]
+    return (pa.concat_tables(tables) if len(tables) > 1 else tables[0]).to_pandas()
 
 
-def read_row_groups(path: str | Path, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-    """One table of a saved world, row group by row group (written by generation: one per shard)."""
-    file = pq.ParquetFile(_table_file(path, name))
-    for i in range(file.num_row_groups):
-        yield file.read_row_group(i, columns=columns).to_pandas()
+def read_parts(path: str | Path, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Table ``name`` of a saved world, a row group at a time (generation writes one per part)."""
+    for f in table_files(path, name):
+        file = pq.ParquetFile(f)
+        for i in range(file.num_row_groups):
+            yield file.read_row_group(i, columns=columns).to_pandas()
 
 
-def read_world(path: str | Path) -> World:
-    """Load every table of a saved world, with its config and seed."""
-    config, seed = read_config(path)
-    return World(config, seed, **{name: read_table(path, name) for name in TABLES})
+def open_dataset(path: str | Path, name: str):
+    """Table ``name`` as a lazy :class:`pyarrow.dataset.Dataset`: nothing is read until asked, so a
+    world larger than memory can be filtered, projected and scanned part by part."""
+    import pyarrow.dataset as ds
+    return ds.dataset([str(f) for f in table_files(path, name)], format="parquet")
 
 
-__all__ = ["GLOBAL_TABLES", "write_world", "read_world", "read_config", "read_table", "read_row_groups", "write_tables",
-           "atomic_directory", "read_manifest"]
+__all__ = ["MANIFEST", "TIME_CONVENTION", "OutputExistsError", "Part", "atomic_directory", "check_output",
+           "frame_digest", "make_table_dirs", "open_dataset", "read_config", "read_manifest", "read_parts",
+           "read_table", "table_files", "write_manifest", "write_part"]

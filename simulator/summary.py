@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig
-from .storage import read_config, read_row_groups, read_table
+from .storage import read_config, read_parts, read_table
 from .world import TABLES, World
 
 #: What each table is, in a phrase (the CLI's help and the summary show it).
@@ -96,6 +96,17 @@ class Tally:
             window = window.to_numpy()
             self.windows[i] += (window.sum(), is_new[window].sum())
 
+    def merge(self, other: "Tally") -> None:
+        """Add the counts of another tally of the same world (e.g. of shards tallied elsewhere)."""
+        for name, n in other.rows.items():
+            self.rows[name] += n
+        self.purchases += other.purchases
+        self.frauds += other.frauds
+        self.windows += other.windows
+        self.delay_hours += other.delay_hours
+        if other.outages is not None:
+            self.outages = other.outages
+
     def summary(self) -> dict:
         """Tidy numbers describing the world (see the module docstring for their time semantics)."""
         delay_hours = np.concatenate(self.delay_hours) if self.delay_hours else np.zeros(0)
@@ -141,14 +152,14 @@ COLUMNS = {"users": ["user_id", "cohort"], "transactions": ["txn_id", "user_id",
 def summarize_saved(path: str | Path) -> dict:
     """:func:`summarize` of a world on disk, reading only the :data:`COLUMNS` it needs.
 
-    The purchases are read one row group (a generated shard) at a time, so
+    The purchases are read one part (a generated shard) at a time, so
     memory stays flat however large the world.
     """
     config, seed = read_config(path)
     tally = Tally(config, seed)
     tables = {name: read_table(path, name, COLUMNS.get(name, [])) for name in TABLES if name != "transactions"}
     tally.add(tables)
-    for txns in read_row_groups(path, "transactions", COLUMNS["transactions"]):
+    for txns in read_parts(path, "transactions", COLUMNS["transactions"]):
         tally.add_purchases(txns, tables["users"], tables["chargebacks"])
     return tally.summary()
 

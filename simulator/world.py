@@ -25,9 +25,11 @@ from .config import WorldConfig, preset, validate
 from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_log, window_aggregates
 from .fraud import LEGIT, NEW_ACCOUNT, SCENARIOS, TAKEOVER, label_new_account_fraud, make_takeovers
 from .labels import report_times
+from .lookup import row_positions
 from .outages import Outages, make_outages
 from .population import Merchants, UserShard, make_merchants, make_users, shard_user_ids
 from .rng import check_seed, component_rng
+from .storage import atomic_directory, make_table_dirs, read_config, read_table, write_manifest, write_part
 from .timebase import MS_PER_HOUR, Rhythm, batch_schedule, to_timestamp
 from .transactions import DEVICES_PER_USER, make_legit
 
@@ -39,6 +41,7 @@ SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
 REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
 TABLES = ("users", "merchants", "transactions", "chargebacks", "outages", "batch_features", "serving_log")
 GLOBAL_TABLES = ("merchants", "outages")
+PER_USER_TABLES = tuple(name for name in TABLES if name not in GLOBAL_TABLES)
 
 
 @dataclass(frozen=True)
@@ -314,17 +317,46 @@ class World:
         return {name: getattr(self, name) for name in TABLES}
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
-        """Write ``<table>.parquet`` files and ``manifest.json`` atomically into ``path``."""
-        from .storage import write_tables
-        per_user = {k: v for k, v in self.tables().items() if k not in GLOBAL_TABLES}
-        glob = {k: getattr(self, k) for k in GLOBAL_TABLES}
-        return write_tables(path, self.config, self.seed, iter([per_user]), glob, force=force)
+        """Write the world atomically into ``path``: a Parquet dataset per table, one part per user
+        shard (see :mod:`simulator.storage`), and ``manifest.json``; what generation writes."""
+        with atomic_directory(path, force=force) as tmp:
+            make_table_dirs(tmp, TABLES)
+            parts = {name: [write_part(tmp, name, 0, getattr(self, name))] for name in GLOBAL_TABLES}
+            shards = n_shards(self.config)
+            for name in PER_USER_TABLES:
+                table = getattr(self, name)
+                parts[name] = [write_part(tmp, name, s, part) for s, part in enumerate(self._by_shard(table, shards))]
+            write_manifest(tmp, self.config, self.seed, parts, shard_size=SHARD_SIZE, shards=shards)
+        return Path(path)
+
+    def _by_shard(self, table: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
+        """``table``'s rows of each user shard, in their order (a per-purchase table without ``user_id``
+        finds its users through the transactions)."""
+        if "user_id" in table:
+            user = table["user_id"].to_numpy()
+        else:
+            row = row_positions(self.transactions["txn_id"].to_numpy(), table["txn_id"].to_numpy(), "txn_id")
+            user = self.transactions["user_id"].to_numpy()[row]
+        shard = user // SHARD_SIZE
+        order = stable_argsort(shard) if len(shard) > 1 and (shard[1:] < shard[:-1]).any() else None
+        if order is not None:
+            table, shard = table.iloc[order], shard[order]
+        bounds = np.searchsorted(shard, np.arange(shards + 1))
+        return [table.iloc[lo:hi].reset_index(drop=True) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     @classmethod
     def load(cls, path: str | Path) -> "World":
-        """Read a world written by :meth:`save` or ``fraudworld generate``."""
-        from .storage import read_world
+        """Read a world written by :meth:`save` or ``fraudworld generate`` (or one of old, with one
+        ``<table>.parquet`` file per table)."""
         return read_world(path)
+
+
+def read_world(path: str | Path, *, shard: int | None = None) -> World:
+    """Load a saved world: every table, with its config and seed; or, with ``shard``, only that user
+    shard's rows of the per-user tables (and the whole global tables)."""
+    config, seed = read_config(path)
+    return World(config, seed, **{name: read_table(path, name, shard=None if name in GLOBAL_TABLES else shard)
+                                  for name in TABLES})
 
 
 def generate(config: WorldConfig | None = None, *, seed: int = 0, progress: bool = False) -> World:

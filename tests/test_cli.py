@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import NamedTuple
@@ -18,15 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 
 import simulator
-import simulator.world
+import simulator.generation
 from simulator.cli import main
-from simulator.storage import MANIFEST, read_manifest, read_world, write_world
+from simulator.generation import write_world
+from simulator.storage import MANIFEST, part_name, read_manifest, read_table, table_files
 from simulator.summary import TABLE_DESCRIPTIONS, Tally, format_summary, summarize, summarize_saved
-from simulator.world import SHARD_SIZE, TABLES
+from simulator.world import SHARD_SIZE, TABLES, read_world
 
 SEED = 7
 SMALL = ("--preset", "small")
-FILES = {f"{name}.parquet" for name in TABLES} | {MANIFEST}
+FILES = set(TABLES) | {MANIFEST}  # a folder of parts per table
 
 
 class Run(NamedTuple):
@@ -48,6 +50,10 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".partial-" in p.name or ".old-" in p.name)
 
 
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[Path, Run]:
     out = tmp_path_factory.mktemp("cli") / "world"
@@ -62,10 +68,10 @@ def test_generate_writes_every_table_and_prints_the_summary(generated):
     assert manifest["seed"] == SEED
     assert manifest["config"]["horizon"]["days"] == simulator.preset("small").horizon.days
     for name in TABLES:
-        rows = pq.ParquetFile(out / f"{name}.parquet").metadata.num_rows
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in table_files(out, name))
         assert manifest["row_counts"][name] == rows
         assert re.search(rf"^{name}\s+{rows:,}\s", result.out, re.M), f"{name} {rows:,} not in summary"
-    txns = pd.read_parquet(out / "transactions.parquet", columns=["is_fraud"])
+    txns = read_table(out, "transactions", ["is_fraud"])
     assert f"fraud rate {100 * txns['is_fraud'].mean():.2f}%" in result.out
     for phrase in ("p10", "p50", "p90", "p99", "outages", "first 7 days", "last 7 days", "mature"):
         assert phrase in result.out
@@ -77,9 +83,9 @@ def test_same_seed_same_world_and_another_seed_another(generated, tmp_path):
     assert run("generate", "--out", tmp_path / "again", *SMALL, "--seed", SEED).code == 0
     assert run("generate", "--out", tmp_path / "other", *SMALL, "--seed", SEED + 1).code == 0
     assert read_manifest(tmp_path / "again")["row_counts"] == read_manifest(out)["row_counts"]
-    first = pd.read_parquet(out / "transactions.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "transactions.parquet"), first)
-    other = pd.read_parquet(tmp_path / "other" / "transactions.parquet")
+    first = read_table(out, "transactions")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "again", "transactions"), first)
+    other = read_table(tmp_path / "other", "transactions")
     assert len(other) != len(first) or not other.equals(first)
 
 
@@ -171,30 +177,42 @@ def test_table_descriptions_cover_exactly_the_tables():
 
 
 def failing_after_first_shard(monkeypatch, out: Path, error: BaseException) -> dict:
-    """Make the second shard raise ``error``, noting whether the first was written by then."""
-    seen = {"partial": []}
-    real = simulator.world.shard_tables
+    """Make the second shard raise ``error`` on every attempt, once the first shard's parts are written
+    (shards run at once: it waits for them), noting what the temporary directory held by then."""
+    seen = {"partial": [], "attempts": 0}
+    real = simulator.generation.shard_tables
 
     def shard_tables(config, seed, shard, *args):
         if shard == 1:
-            seen["partial"] = [sorted(p.name for p in d.iterdir())
+            seen["attempts"] += 1
+            first = part_name(0)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                    (d / "transactions" / first).exists() for d in out.parent.glob(f".{out.name}.partial-*")):
+                time.sleep(0.01)
+            seen["partial"] = [sorted(str(p.relative_to(d)) for p in d.rglob("*.parquet"))
                                for d in out.parent.glob(f".{out.name}.partial-*")]
             raise error
         return real(config, seed, shard, *args)
 
-    monkeypatch.setattr(simulator.world, "shard_tables", shard_tables)
+    monkeypatch.setattr(simulator.generation, "shard_tables", shard_tables)
     return seen
 
 
 TWO_SHARDS = ("--users", SHARD_SIZE + 100)
+FIRST_PART = f"transactions/{part_name(0)}"
 
 
-def test_a_failure_mid_generation_leaves_nothing(tmp_path, monkeypatch):
+def test_a_failure_mid_generation_names_the_shard_and_leaves_nothing(tmp_path, monkeypatch):
     out = tmp_path / "world"
     seen = failing_after_first_shard(monkeypatch, out, RuntimeError("disk on fire"))
-    with pytest.raises(RuntimeError, match="disk on fire"):  # a bug is not swallowed: traceback
-        run("generate", "--out", out, *SMALL, *TWO_SHARDS)
-    assert seen["partial"] and "transactions.parquet" in seen["partial"][0]  # the first shard was written
+    result = run("generate", "--out", out, *SMALL, *TWO_SHARDS)
+    assert result.code == 1
+    assert re.search(r"^fraudworld: error: shard 1 \(users 2,048-4,095\) failed 2 time\(s\); last error: "
+                     r"RuntimeError: disk on fire; nothing was written", result.err, re.M), result.err
+    assert "Traceback" in result.err and "disk on fire" in result.err  # a bug is not swallowed
+    assert seen["attempts"] == 2  # run again once, then given up
+    assert seen["partial"] and FIRST_PART in seen["partial"][0]  # the first shard was written
     assert not out.exists()
     assert leftovers(tmp_path) == []
 
@@ -205,7 +223,8 @@ def test_an_interrupt_exits_130_and_leaves_nothing(tmp_path, monkeypatch):
     result = run("generate", "--out", out, *SMALL, *TWO_SHARDS)
     assert result.code == 130
     assert "interrupted; nothing was written" in result.err
-    assert seen["partial"] and "transactions.parquet" in seen["partial"][0]
+    assert seen["attempts"] == 1  # an interrupt is never retried
+    assert seen["partial"] and FIRST_PART in seen["partial"][0]
     assert not out.exists()
     assert leftovers(tmp_path) == []
 
@@ -213,10 +232,10 @@ def test_an_interrupt_exits_130_and_leaves_nothing(tmp_path, monkeypatch):
 def test_an_interrupted_forced_rewrite_keeps_the_old_world(generated, tmp_path, monkeypatch):
     out = tmp_path / "world"
     shutil.copytree(generated[0], out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = files_of(out)
     failing_after_first_shard(monkeypatch, out, KeyboardInterrupt())
     assert run("generate", "--out", out, *SMALL, *TWO_SHARDS, "--force").code == 130
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert files_of(out) == before
     assert leftovers(tmp_path) == []
 
 
@@ -289,11 +308,11 @@ def test_generate_summarises_the_shards_as_written_never_reading_the_world_back(
 def test_the_summary_tallied_shard_by_shard_is_the_summary_of_the_whole_world(tmp_path):
     config = simulator.preset("small").with_overrides(users=2 * SHARD_SIZE + 100)  # three shards, one partial
     tally = Tally(config, SEED)
-    path = write_world(tmp_path / "world", config, seed=SEED, observe=tally.add)
+    path = write_world(tmp_path / "world", config, seed=SEED, tally=tally)
     whole = summarize(read_world(path))
     assert tally.summary() == whole  # exactly: counts, rates and delay quantiles
-    assert summarize_saved(path) == whole  # purchases read a row group (a shard) at a time
-    assert summarize_saved(simulator.World.load(path).save(tmp_path / "saved")) == whole  # one row group
+    assert summarize_saved(path) == whole  # purchases read a part (a shard) at a time
+    assert summarize_saved(simulator.World.load(path).save(tmp_path / "saved")) == whole
     assert whole["rows"] == read_manifest(path)["row_counts"]
 
 

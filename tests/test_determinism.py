@@ -13,8 +13,9 @@ import pytest
 
 import simulator
 from conftest import assert_frames_equal
-from simulator.storage import read_manifest, read_world, write_world
-from simulator.world import SHARD_SIZE, TABLES
+from simulator.generation import write_world
+from simulator.storage import read_manifest
+from simulator.world import SHARD_SIZE, TABLES, read_world
 
 PER_USER_TABLES = ("users", "transactions", "chargebacks", "batch_features", "serving_log")
 

@@ -1,0 +1,197 @@
+"""Where tasks run: one interface over threads, any ``concurrent.futures`` executor, or a Dask cluster.
+
+An :class:`Engine` submits a function and its arguments and returns a future
+(``.result()``, ``.done()``). An argument that is a future of the same engine
+is passed to the function as its result, once it is ready: on Dask it is
+resolved on the cluster, so a large result moves from the task that made it to
+the task that reads it (usually on the same worker) and never through the
+driver; on a local executor the driver waits for it without blocking (for
+threads it is free: they share memory).
+
+:func:`open_engine` opens one by name: ``"local"`` (threads in this process,
+the default), or ``"dask"`` (a ``distributed.LocalCluster`` of ``workers``
+processes, or the cluster whose scheduler is at ``scheduler``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+ENGINES = ("local", "dask")
+
+
+class EngineError(ValueError):
+    """An engine asked for that cannot be: the message names the setting and what is allowed."""
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Engine:
+    """Runs tasks; :attr:`slots` of them at a time."""
+
+    name: str
+    slots: int
+
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def apply(self, fn: Callable, future: Any) -> Any:
+        """A future of ``fn(result)``, for a cheap ``fn`` of a future's (large) result: computed where
+        the result is, so only ``fn``'s (small) answer travels."""
+        raise NotImplementedError
+
+    def cancel(self, futures: list) -> None:
+        for future in futures:
+            future.cancel()
+
+    def wait(self, futures: list, timeout: float) -> None:
+        """Wait until ``futures`` are done (finished, failed or cancelled), at most ``timeout`` seconds."""
+        wait(futures, timeout)
+
+    def describe(self) -> dict:
+        """What the manifest records of how a world was made (not part of what it is)."""
+        return {"engine": self.name, "slots": self.slots}
+
+
+class ExecutorEngine(Engine):
+    """Any ``concurrent.futures.Executor``: a task whose arguments include futures is submitted
+    when they are done, with their results (an error in one becomes the task's error)."""
+
+    def __init__(self, executor: Executor, slots: int, name: str = "local"):
+        self.executor, self.slots, self.name = executor, slots, name
+
+    def apply(self, fn: Callable, future: Future) -> Future:
+        """Computed in the thread that finishes ``future``, never queued behind other tasks."""
+        out: Future = Future()
+
+        def compute(done: Future) -> None:
+            if not out.set_running_or_notify_cancel():
+                return
+            try:
+                out.set_result(fn(done.result()))
+            except BaseException as exc:  # the input's error (an interrupt included) is this one's
+                out.set_exception(exc)
+
+        future.add_done_callback(compute)
+        return out
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        deps = [a for a in args if isinstance(a, Future)]
+        if not deps:
+            return self.executor.submit(fn, *args)
+        out: Future = Future()
+        waiting = {"deps": deps, "args": args}  # dropped once submitted: a finished input is not kept alive
+        lock = threading.Lock()
+
+        def start(_):
+            with lock:
+                if waiting["deps"] is None or not all(d.done() for d in waiting["deps"]):
+                    return
+                ready, call_args = waiting["deps"], waiting["args"]
+                waiting["deps"] = waiting["args"] = None
+            if not out.set_running_or_notify_cancel():  # cancelled while it waited
+                return
+            for d in ready:
+                error = CancelledError("an input of this task was cancelled") if d.cancelled() else d.exception()
+                if error is not None:
+                    out.set_exception(error)
+                    return
+            try:
+                inner = self.executor.submit(fn, *(a.result() if isinstance(a, Future) else a for a in call_args))
+            except RuntimeError as exc:  # the executor shut down meanwhile
+                out.set_exception(exc)
+                return
+            inner.add_done_callback(lambda f: _copy_outcome(f, out))
+
+        for d in deps:
+            d.add_done_callback(start)
+        return out
+
+
+def _copy_outcome(source: Future, target: Future) -> None:
+    if source.cancelled():
+        target.set_exception(CancelledError("the task was cancelled"))
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+class DaskEngine(Engine):
+    """A ``distributed.Client``: tasks are submitted as they are (not pure: every call runs)."""
+
+    def apply(self, fn: Callable, future: Any) -> Any:
+        return self.submit(fn, future)
+
+    name = "dask"
+
+    def __init__(self, client):
+        self.client = client
+        self.slots = max(1, sum(client.nthreads().values()))
+
+    def submit(self, fn: Callable, *args: Any):
+        return self.client.submit(fn, *args, pure=False)
+
+    def cancel(self, futures: list) -> None:
+        self.client.cancel(futures)
+
+    def wait(self, futures: list, timeout: float) -> None:
+        from distributed import wait as wait_distributed
+        try:
+            wait_distributed(futures, timeout=timeout)
+        except TimeoutError:
+            pass
+
+    def describe(self) -> dict:
+        return {"engine": self.name, "slots": self.slots, "workers": len(self.client.nthreads())}
+
+
+def check_engine(engine: str, workers: int | None, scheduler: str | None) -> None:
+    """Raise :class:`EngineError` for a combination that cannot run."""
+    if engine not in ENGINES:
+        raise EngineError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise EngineError(f"workers: {workers!r} must be a whole number of at least 1")
+    if scheduler is not None and engine != "dask":
+        raise EngineError("scheduler: only the dask engine connects to a scheduler (add --engine dask)")
+    if scheduler is not None and workers is not None:
+        raise EngineError("workers: a running cluster (scheduler) has its own workers; give --workers or "
+                          "--scheduler, not both")
+
+
+@contextmanager
+def open_engine(engine: str = "local", *, workers: int | None = None, scheduler: str | None = None
+                ) -> Iterator[Engine]:
+    """An engine by name, shut down on exit (a cluster it started is closed; running tasks are cancelled)."""
+    check_engine(engine, workers, scheduler)
+    if engine == "local":
+        slots = workers or min(2, cpu_count())
+        with ThreadPoolExecutor(slots, thread_name_prefix="fraudworld") as pool:
+            try:
+                yield ExecutorEngine(pool, slots)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise EngineError("engine: dask needs the dask and distributed packages: "
+                          "pip install 'fraudworld[scale]'") from None
+    if scheduler is not None:
+        with Client(scheduler, timeout="10s") as client:
+            yield DaskEngine(client)
+        return
+    with LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield DaskEngine(client)
+
+
+__all__ = ["ENGINES", "DaskEngine", "Engine", "EngineError", "ExecutorEngine", "check_engine", "open_engine"]
