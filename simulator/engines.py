@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 ENGINES = ("local", "dask")
+CONNECT_TIMEOUT = 10  # seconds to reach a running scheduler
 
 
 class EngineError(ValueError):
@@ -147,7 +148,7 @@ class DaskEngine(Engine):
         from distributed import wait as wait_distributed
         try:
             wait_distributed(futures, timeout=timeout)
-        except TimeoutError:
+        except Exception:  # a timeout, or futures cancelled meanwhile: done waiting either way
             pass
 
     def describe(self) -> dict:
@@ -186,11 +187,16 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
         raise EngineError("engine: dask needs the dask and distributed packages: "
                           "pip install 'fraudworld[scale]'") from None
     if scheduler is not None:
-        with Client(scheduler, timeout="10s") as client:
+        try:
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise EngineError(f"scheduler: no Dask scheduler answered at {scheduler!r} within {CONNECT_TIMEOUT} s "
+                              f"({type(exc).__name__}: {exc})") from None
+        with client:
             yield DaskEngine(client)
         return
     with LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield DaskEngine(client)
 
 

@@ -179,10 +179,10 @@ class _Run:
                     waiting.remove(task)
                     self._start(task, live)
         except BaseException:
-            steps = [t.generated for t in live.values()] + [t.counted for t in live.values()]
-            self.engine.cancel([f for f in steps if f is not None])
-            # Writes are short: let the running ones end, so none writes into a directory being removed.
+            # Writes are short (their shards are generated): let the running ones end first, so none
+            # writes into a directory being removed; then drop the rest.
             self.engine.wait([t.written for t in live.values() if t.written is not None], WRITE_TIMEOUT)
+            self.engine.cancel([f for t in live.values() for f in (t.generated, t.counted) if f is not None])
             raise
 
 

@@ -1,0 +1,196 @@
+"""The same world on every engine: threads, a process pool, Dask clusters; and what a failing task does.
+
+A world's shards are fixed by its config; tasks may cover one or several, run
+anywhere and be submitted in any order, and the tables (compared as data, not
+Parquet bytes) and the manifest (but for how the copy was made, ``run``) are
+the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import simulator
+import simulator.generation
+from conftest import assert_frames_equal
+from simulator import engines
+from simulator.cli import main
+from simulator.engines import EngineError, ExecutorEngine, open_engine
+from simulator.generation import ShardError, write_world
+from simulator.storage import read_manifest, table_files
+from simulator.world import SHARD_SIZE, TABLES, read_world
+
+distributed = pytest.importorskip("distributed")
+
+SEED = 5
+CONFIG = simulator.preset("small").with_overrides(users=3 * SHARD_SIZE + 100)  # four shards, one partial
+
+
+def assert_same_world(path: Path, reference: Path) -> None:
+    got, want = read_world(path), read_world(reference)
+    for name in TABLES:
+        assert_frames_equal(getattr(got, name), getattr(want, name), obj=name)
+    manifest, expected = read_manifest(path), read_manifest(reference)
+    assert manifest.pop("run")["engine"] and expected.pop("run")
+    assert manifest == expected
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                  if ".partial-" in p.name or ".old-" in p.name or p.name.endswith(".tmp"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The world written by threads in this process, the default engine."""
+    return write_world(tmp_path_factory.mktemp("local") / "world", CONFIG, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    with open_engine("dask", workers=2) as engine:
+        yield engine
+
+
+def test_the_reference_has_a_part_per_shard_and_digests(reference):
+    manifest = read_manifest(reference)
+    assert manifest["shards"] == 4 and manifest["shard_size"] == SHARD_SIZE
+    for name in ("users", "transactions", "chargebacks", "batch_features", "serving_log"):
+        assert [f.name for f in table_files(reference, name)] == [f"part-{s:06d}.parquet" for s in range(4)]
+        assert len(manifest["tables"][name]["sha256"]) == 64
+    assert set(manifest["libraries"]) == {"numpy", "pandas", "pyarrow"}
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_a_dask_cluster_of_two_workers_writes_the_same_world(two_workers, reference, tmp_path, order):
+    path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=two_workers, order=order)
+    assert read_manifest(path)["run"] == {"engine": "dask", "slots": 2, "workers": 2, "shards_per_task": 1,
+                                          "order": order, "seconds": read_manifest(path)["run"]["seconds"]}
+    assert_same_world(path, reference)
+
+
+def test_one_dask_worker_with_several_shards_per_task_writes_the_same_world(reference, tmp_path):
+    with open_engine("dask", workers=1) as engine:
+        path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=engine, shards_per_task=3)
+    assert_same_world(path, reference)
+
+
+def test_a_process_pool_writes_the_same_world(reference, tmp_path):
+    with ProcessPoolExecutor(2) as pool:
+        path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=pool, order="reverse")
+    assert_same_world(path, reference)
+
+
+def test_the_world_in_memory_saved_is_the_world_generated_to_disk(reference, tmp_path):
+    path = simulator.generate(CONFIG, seed=SEED).save(tmp_path / "saved")
+    manifest, expected = read_manifest(path), read_manifest(reference)
+    expected.pop("run")
+    assert manifest == expected  # the same digests: the same data in the same parts
+
+
+@pytest.fixture
+def in_process_cluster():
+    """A Dask cluster of two worker threads in this process, so a test can make a task fail."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        from simulator.engines import DaskEngine
+        yield DaskEngine(client)
+
+
+def failing(monkeypatch, shard: int, times: int) -> dict:
+    """Make generating ``shard`` raise its first ``times`` times."""
+    calls = {"n": 0}
+    real = simulator.generation.shard_tables
+
+    def shard_tables(config, seed, s, *args):
+        if s == shard:
+            calls["n"] += 1
+            if calls["n"] <= times:
+                raise OSError(f"worker lost its disk ({calls['n']})")
+        return real(config, seed, s, *args)
+
+    monkeypatch.setattr(simulator.generation, "shard_tables", shard_tables)
+    return calls
+
+
+def test_a_task_that_fails_once_is_run_again_and_the_world_is_the_same(in_process_cluster, reference, tmp_path,
+                                                                         monkeypatch):
+    calls = failing(monkeypatch, shard=2, times=1)
+    path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=in_process_cluster)
+    assert calls["n"] == 2
+    assert_same_world(path, reference)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_task_that_always_fails_names_its_shard_and_leaves_nothing(in_process_cluster, tmp_path, monkeypatch):
+    calls = failing(monkeypatch, shard=2, times=10**6)
+    out = tmp_path / "world"
+    with pytest.raises(ShardError, match=r"^shard 2 \(users 4,096-6,143\) failed 2 time\(s\); last error: "
+                                         r"OSError: worker lost its disk \(2\)$"):
+        write_world(out, CONFIG, seed=SEED, engine=in_process_cluster)
+    assert calls["n"] == 2
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failure_in_the_write_step_is_retried_too(reference, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = simulator.generation.write_part
+
+    def write_part(directory, name, shard, df):
+        if (shard, name) == (1, "serving_log"):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError("no space left on device")
+        return real(directory, name, shard, df)
+
+    monkeypatch.setattr(simulator.generation, "write_part", write_part)
+    with open_engine("local") as engine:
+        assert isinstance(engine, ExecutorEngine)
+        path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=engine)
+    assert calls["n"] == 2
+    assert_same_world(path, reference)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"engine": "spark"}, "engine: 'spark' is not one of local, dask"),
+    ({"workers": 0}, "workers: 0 must be a whole number of at least 1"),
+    ({"engine": "local", "scheduler": "tcp://127.0.0.1:8786"}, "scheduler: only the dask engine"),
+    ({"engine": "dask", "workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, "give --workers or --scheduler"),
+])
+def test_an_engine_that_cannot_be_is_refused_by_name(kwargs, message):
+    with pytest.raises(EngineError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with open_engine(**kwargs):
+            pass
+
+
+def test_the_command_generates_on_a_dask_cluster(reference, tmp_path, capsys):
+    out = tmp_path / "world"
+    code = main(["generate", "--out", str(out), "--preset", "small", "--users", str(CONFIG.population.n_users),
+                 "--seed", str(SEED), "--engine", "dask", "--workers", "2", "--shards-per-task", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "generating" in captured.err and "fraud rate" in captured.out
+    assert read_manifest(out)["run"]["workers"] == 2
+    assert_same_world(out, reference)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "0"], "argument --workers: workers: '0' must be a whole number of at least 1"),
+    (["--engine", "spark"], "argument --engine: invalid choice: 'spark'"),
+    (["--scheduler", "tcp://127.0.0.1:9"], "scheduler: only the dask engine connects to a scheduler"),
+    (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], "scheduler: no Dask scheduler answered at "
+                                                             "'tcp://127.0.0.1:9' within 1 s"),
+])
+def test_the_command_refuses_an_engine_that_cannot_be(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", 1)
+    out = tmp_path / "world"
+    code = main(["generate", "--out", str(out), "--preset", "small", *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and leftovers(tmp_path) == []
