@@ -132,41 +132,58 @@ def batch_snapshots(user_ids: np.ndarray, run_at: np.ndarray, txn_user: np.ndarr
     n_users, n_runs = len(user_ids), len(run_at)
 
     def cells(user, when):
-        """The grid cell (``run * n_users + user``) of each event that a run sees, for its first run."""
+        """The running-sum cell (``(run + 1) * n_users + user``) of each event that a run sees, for its first run."""
         part = first_run(run_at, when)
         ok = part < n_runs
-        return part[ok] * n_users + user[ok], ok
+        part += 1
+        part *= n_users
+        part += user
+        return part[ok], ok
 
     def running(flat, weights=None):
         """Totals up to and including each run, shape ``(n_runs + 1, n_users)``; row 0 is zero."""
-        grid = np.bincount(flat, weights=weights, minlength=n_runs * n_users)
-        cum = np.zeros((n_runs + 1, n_users), dtype=grid.dtype)
-        cum[1:] = grid.reshape(n_runs, n_users)
+        cum = np.bincount(flat, weights=weights, minlength=(n_runs + 1) * n_users).reshape(n_runs + 1, n_users)
         for d in range(2, n_runs + 1):  # np.cumsum(axis=0), run by run: the same sums, much faster
             np.add(cum[d - 1], cum[d], out=cum[d])
         return cum
 
     def last(cum, days):
         """Per run ``d``, the total of partitions ``(d - days, d]`` (``cum[d + 1] - cum[max(d + 1 - days, 0)]``), flat."""
-        out = cum[1:].copy()  # minus cum[0], which is zero
-        if days < n_runs:
-            out[days:] -= cum[1:n_runs + 1 - days]
+        out = np.empty((n_runs, n_users), cum.dtype)
+        k = min(days, n_runs)
+        out[:k] = cum[1:k + 1]  # minus cum[0], which is zero
+        np.subtract(cum[k + 1:], cum[1:n_runs + 1 - k], out=out[k:])
         return out.ravel()
+
+    def last_at(cum, days, cell):
+        """``last(cum, days)[cell]``, read from the running sums at those cells only."""
+        flat = cum.ravel()
+        lo = cell - (days - 1) * n_users  # row d + 1 - days; clipped to 0 it reads a zero of row 0
+        np.maximum(lo, 0, out=lo)
+        return flat[cell + n_users] - flat[lo]
 
     txn_cell, txn_ok = cells(txn_user, txn_t)
     txn_cum = running(txn_cell)
     n30, cb30 = last(txn_cum, 30), last(running(cells(cb_user, cb_reported)[0]), 30)
-    cell = np.flatnonzero((n30 > 0) | (cb30 > 0))  # ordered by run, then user
-    c7 = last(txn_cum, 7)[cell]
-    s7 = last(running(txn_cell, txn_amount[txn_ok]), 7)[cell]
+    active = (n30 > 0).reshape(n_runs, n_users)
+    active |= (cb30 > 0).reshape(n_runs, n_users)
+    counts = active.sum(axis=1)
+    cell = np.flatnonzero(active)  # ordered by run, then user
+    del active
+    c7 = last_at(txn_cum, 7, cell)
+    del txn_cum
+    s7 = last_at(running(txn_cell, txn_amount[txn_ok]), 7, cell)
     with np.errstate(invalid="ignore", divide="ignore"):
-        avg7 = np.where(c7 > 0, s7 / c7, np.nan)
-    run, user = np.divmod(cell, n_users)
+        s7 /= c7
+    s7[c7 == 0] = np.nan  # the average of an empty window
+    run = np.repeat(np.arange(n_runs), counts)
+    user = run * n_users
+    np.subtract(cell, user, out=user)
     return {
         "user_id": user_ids[user],
         "run": run,
         "user_chargeback_count_last_30_days": cb30[cell].astype(np.int32),
-        "avg_txn_amount_last_7_days": avg7,
+        "avg_txn_amount_last_7_days": s7,
         "txn_count_last_7_days": c7.astype(np.int32),
         "txn_count_last_30_days": n30[cell].astype(np.int32),
     }
