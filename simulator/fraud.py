@@ -88,9 +88,19 @@ def amount_z(config: WorldConfig, amount: np.ndarray) -> np.ndarray:
 def label_new_account_fraud(config: WorldConfig, rng: np.random.Generator, users: UserShard,
                             user: np.ndarray, t: np.ndarray, amount: np.ndarray) -> np.ndarray:
     """Which of these legitimate purchases, sorted by (user, time), are new-account fraud."""
-    tenure_days = (t - users.signup_ms[user]) / MS_PER_DAY
-    p = new_account_probability(config, users.cohort_index[user], tenure_days, amount_z(config, amount))
+    cohorts = config.population.cohorts
+    cohort = users.cohort_index[user]
     previous = np.concatenate([[0], t[:-1]])
-    within = np.array([c.warm_within_days for c in config.population.cohorts])[users.cohort_index[user]]
+    within = np.array([c.warm_within_days for c in cohorts])[cohort]
     warm = ~group_starts(user) & (t - previous <= within * MS_PER_DAY)  # used recently: warmed up
-    return (rng.random(len(t)) < p) & warm
+    del previous, within
+    u = rng.random(len(t))
+    # Only warmed-up purchases in a cohort with some risk can be fraud (elsewhere p is 0, or
+    # NaN on an overflowing amount, and u < p is False): p is computed for those alone.
+    risky = np.array([c.baseline_fraud_rate > 0 or c.new_account_fraud_rate > 0 for c in cohorts])
+    rows = np.flatnonzero(warm & risky[cohort])
+    tenure_days = (t[rows] - users.signup_ms[user[rows]]) / MS_PER_DAY
+    p = new_account_probability(config, cohort[rows], tenure_days, amount_z(config, amount[rows]))
+    fraud = np.zeros(len(t), dtype=bool)
+    fraud[rows] = u[rows] < p
+    return fraud
