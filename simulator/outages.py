@@ -8,12 +8,13 @@ the serving log records the features as ``unavailable``. Outages never overlap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .config import WorldConfig
-from .timebase import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, to_timestamp
+from .timebase import MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, SortedLookup, to_timestamp
 
 SERVICE = "online_features"
 
@@ -30,9 +31,22 @@ class Outages:
         """The failure rate in force at each time (0 outside outages)."""
         if not len(self.start):  # a world without outages
             return np.zeros(len(t))
-        i = np.searchsorted(self.start, t, side="right") - 1
-        inside = (i >= 0) & (t < self.end[np.maximum(i, 0)])
-        return np.where(inside, self.failure_rate[np.maximum(i, 0)], 0.0)
+        # j - 1 is the last outage started at or before t; j = 0 (none) reads a sentinel that never holds t.
+        t = np.asarray(t)
+        j = self._started_by(t)
+        end, rate = self._by_started
+        return np.where(t < end[j], rate[j], 0.0)
+
+    @cached_property
+    def _started_by(self) -> SortedLookup:
+        """``np.searchsorted(self.start, t, side="right")``, by table lookup."""
+        return SortedLookup(self.start.astype(float))
+
+    @cached_property
+    def _by_started(self) -> tuple[np.ndarray, np.ndarray]:
+        """``end`` and ``failure_rate`` indexed by the count of outages started, after a sentinel at 0."""
+        return (np.concatenate([[np.iinfo(np.int64).min], self.end]).astype(np.int64),
+                np.concatenate([[0.0], self.failure_rate]))
 
     def table(self, config: WorldConfig) -> pd.DataFrame:
         return pd.DataFrame({
