@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, doctor
+from . import __version__, paths
 from .audit import cli as audit_cli
 from .config import PRESETS, ConfigError, WorldConfig, load_config
 from .engines import ENGINES, EngineError, open_engine
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "2 bad arguments.", formatter_class=raw)
     doc.add_argument("--no-warm", dest="warm", action="store_false",
                      help="skip generating the notebooks' world into the cache")
-    doc.add_argument("--lock", type=_existing_file, default=doctor.LOCK, metavar="FILE",
+    doc.add_argument("--lock", type=_existing_file, default=paths.WORKSHOP_LOCK, metavar="FILE",
                      help="the lock file to compare with (default: requirements/workshop.txt of the checkout)")
     doc.set_defaults(run=_doctor)
 
@@ -204,7 +204,11 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    found = doctor.checks(warm=args.warm, lock=args.lock)
+    from . import doctor  # imported when asked for: it reads package metadata the other commands never need
+    try:
+        found = doctor.checks(warm=args.warm, lock=args.lock)
+    except doctor.LockFileError as exc:  # bad input: say which, exit 2
+        return _error(str(exc), 2)
     print(doctor.report(found))
     failed = [c.name for c in found if c.status == doctor.FAIL]
     print(f"\n{'not ready: fix ' + ', '.join(failed) if failed else 'ready for the workshop'}")
@@ -224,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return args.run(args)
-    except (ConfigError, EngineError, OutputExistsError, FileNotFoundError, doctor.LockFileError) as exc:  # bad input: say which, exit 2
+    except (ConfigError, EngineError, OutputExistsError, FileNotFoundError) as exc:  # bad input: say which, exit 2
         return _error(str(exc), 2)
     except OSError as exc:
         return _error(str(exc), 1)

@@ -42,7 +42,7 @@ from . import __version__, paths
 
 PACKAGE = "fraudworld"
 EXTRAS = ("dev",)  # the extras a participant needs: Jupyter, the kernel, nbval
-LOCK = paths.ROOT / "requirements" / "workshop.txt"
+LOCK = paths.WORKSHOP_LOCK
 KERNEL = "python3"
 # A default world is 86-88 MB on disk and its lessons' cached results about 72 MB; twice that for
 # the temporary copy written before the rename, plus the figures and slack.

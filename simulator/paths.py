@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
+WORKSHOP_LOCK = ROOT / "requirements" / "workshop.txt"  # the versions CI tested, for laptops
 
 
 def data_dir() -> Path:
