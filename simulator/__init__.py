@@ -9,5 +9,6 @@ __version__ = "0.1.0"
 
 from .config import ConfigError, WorldConfig, load_config, preset  # noqa: E402
 from .world import World, generate  # noqa: E402
+from .generation import write_world  # noqa: E402  (generate's twin on disk, on any engine)
 
-__all__ = ["ConfigError", "World", "WorldConfig", "generate", "load_config", "preset", "__version__"]
+__all__ = ["ConfigError", "World", "WorldConfig", "generate", "load_config", "preset", "write_world", "__version__"]
