@@ -28,7 +28,7 @@ def _as_ns(frame: pd.DataFrame, column: str, role: str) -> pd.Series:
     return values.astype("datetime64[ns]")
 
 
-def _sort_key(values: pd.Series) -> np.ndarray:
+def sort_key(values: pd.Series) -> np.ndarray:
     """An array that sorts like ``values`` (numbers and times as they are, others by rank)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.to_numpy().view(np.int64)
@@ -50,26 +50,17 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
     columns : the feature columns to attach (default: all but ``by``). The matched
         row's ``available_time`` is attached too, so callers can audit the join.
     """
-    left_t = _as_ns(decisions, decision_time, "decisions")
-    right_t = _as_ns(features, available_time, "features")
-    for frame, role in ((decisions, "decisions"), (features, "features")):
-        if by not in frame.columns:
-            raise KeyError(f"{role}: no column {by!r} to join by")
-    wanted = [c for c in (columns or features.columns) if c not in (by, available_time)]
-    clash = [c for c in wanted + [available_time] if c in decisions.columns]
-    if clash:
-        raise ValueError(f"decisions: already has columns {clash}; select other feature columns")
+    left_t, right_t, wanted = checked_inputs(decisions, features, by, decision_time, available_time, columns)
     order_cols = [available_time] + ([tie_breaker] if tie_breaker else [])
     # Sort by (time, tie_breaker, entity): merge_asof needs time order, and within an
     # entity and time the last row wins; exact duplicates are then adjacent.
-    keys = [right_t.to_numpy().view(np.int64) if c == available_time else _sort_key(features[c])
+    keys = [right_t.to_numpy().view(np.int64) if c == available_time else sort_key(features[c])
             for c in reversed([*order_cols, by])]
     order = np.lexsort(keys)
     sorted_keys = np.stack([k[order] for k in keys])
     dup = (sorted_keys[:, 1:] == sorted_keys[:, :-1]).all(axis=0)
     if dup.any():
-        raise ValueError(f"features: {int(dup.sum())} rows share ({by}, {', '.join(order_cols)}) with another; "
-                         "the as-of join needs one row per entity and time")
+        raise duplicates_error(int(dup.sum()), by, order_cols)
     # Join the keys only, then take the matched feature rows once, in the decisions' order.
     left_by = decisions[by].to_numpy()
     right = pd.DataFrame({by: features[by].to_numpy()[order], "__t": right_t.to_numpy()[order], "__pos": order})
@@ -82,7 +73,33 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
                             tolerance=tolerance)["__pos"].to_numpy(dtype=float, na_value=np.nan)
     position = np.empty(len(decisions))
     position[by_time] = matched
-    position = np.where(np.isnan(position), -1, position).astype(np.int64)
+    return attach(decisions, features, np.where(np.isnan(position), -1, position).astype(np.int64), wanted,
+                  available_time, right_t)
+
+
+def checked_inputs(decisions: pd.DataFrame, features: pd.DataFrame, by: str, decision_time: str,
+                   available_time: str, columns: list[str] | None) -> tuple[pd.Series, pd.Series, list[str]]:
+    """Both sides' times as ``datetime64[ns]`` and the feature columns to attach, or the error."""
+    left_t = _as_ns(decisions, decision_time, "decisions")
+    right_t = _as_ns(features, available_time, "features")
+    for frame, role in ((decisions, "decisions"), (features, "features")):
+        if by not in frame.columns:
+            raise KeyError(f"{role}: no column {by!r} to join by")
+    wanted = [c for c in (columns or features.columns) if c not in (by, available_time)]
+    clash = [c for c in wanted + [available_time] if c in decisions.columns]
+    if clash:
+        raise ValueError(f"decisions: already has columns {clash}; select other feature columns")
+    return left_t, right_t, wanted
+
+
+def duplicates_error(count: int, by: str, order_cols: list[str]) -> ValueError:
+    return ValueError(f"features: {count} rows share ({by}, {', '.join(order_cols)}) with another; "
+                      "the as-of join needs one row per entity and time")
+
+
+def attach(decisions: pd.DataFrame, features: pd.DataFrame, position: np.ndarray, wanted: list[str],
+           available_time: str, right_t: pd.Series) -> pd.DataFrame:
+    """``decisions`` with feature row ``position[i]`` (``-1``: none, missing values) appended to row ``i``."""
     values = features[wanted].assign(**{available_time: right_t}).reset_index(drop=True)
     values = values.reindex(position)  # -1 is no row: missing values, as merge_asof gives
     values.index = decisions.index
