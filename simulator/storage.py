@@ -148,7 +148,10 @@ def frame_digest(df: pd.DataFrame) -> str:
             values = column.cat.codes.to_numpy()
         elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufmM":
             values = column.to_numpy()
-        else:  # extension arrays (nullable integers, strings): pandas' own row hash
+        elif isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and column.dtype.kind in "biuf":
+            digest.update(column.isna().to_numpy())  # nullable numbers: where the nulls are, then the values
+            values = column.to_numpy(dtype=column.dtype.numpy_dtype, na_value=0)
+        else:  # other extension arrays (strings): pandas' own row hash
             values = pd.util.hash_pandas_object(column, index=False).to_numpy()
         digest.update(np.ascontiguousarray(values).view(np.uint8))
     return digest.hexdigest()
