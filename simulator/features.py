@@ -126,8 +126,10 @@ def batch_snapshots(user_ids: np.ndarray, run_at: np.ndarray, txn_user: np.ndarr
     in the last 30 partitions, ordered by run, then by position in ``user_ids``.
 
     Works on dense ``(runs, users)`` grids: per-partition totals, their running
-    sums over runs, and windows as differences of running sums. Counts are
-    integers (exact); amounts are summed in float64 in the order given.
+    sums over runs, and windows as differences of running sums (or, for few
+    events such as chargebacks, each event counted in every run whose window
+    holds it). Counts are integers (exact); amounts are summed in float64 in
+    the order given.
     """
     n_users, n_runs = len(user_ids), len(run_at)
 
@@ -162,9 +164,18 @@ def batch_snapshots(user_ids: np.ndarray, run_at: np.ndarray, txn_user: np.ndarr
         np.maximum(lo, 0, out=lo)
         return flat[cell + n_users] - flat[lo]
 
+    def last_sparse(flat, days):
+        """``last(running(flat), days)`` for few events: each event counted in each of its runs."""
+        span = np.arange(min(days, n_runs)) * n_users
+        seen = (flat[:, None] + span).ravel()  # (run + 1) * n_users + user, for runs run, run + 1, ...
+        size = (n_runs + 1) * n_users
+        return np.bincount(seen[seen < size], minlength=size)[n_users:]
+
     txn_cell, txn_ok = cells(txn_user, txn_t)
     txn_cum = running(txn_cell)
-    n30, cb30 = last(txn_cum, 30), last(running(cells(cb_user, cb_reported)[0]), 30)
+    n30 = last(txn_cum, 30)
+    cb_cell = cells(cb_user, cb_reported)[0]
+    cb30 = last_sparse(cb_cell, 30) if 30 * len(cb_cell) < n_runs * n_users else last(running(cb_cell), 30)
     active = (n30 > 0).reshape(n_runs, n_users)
     active |= (cb30 > 0).reshape(n_runs, n_users)
     counts = active.sum(axis=1)
