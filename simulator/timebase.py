@@ -101,14 +101,27 @@ class Rhythm:
         """Expected events per unit rate between ``lo_ms`` and ``hi_ms``."""
         return self.cumulative(hi_ms) - self.cumulative(lo_ms)
 
-    def sample(self, rng: np.random.Generator, lo_ms: np.ndarray, hi_ms: np.ndarray) -> np.ndarray:
-        """One event time per element, drawn from the rhythm restricted to ``[lo, hi)``."""
-        lo_c, hi_c = self.cumulative(lo_ms), self.cumulative(hi_ms)
-        target = lo_c + rng.random(len(lo_c)) * (hi_c - lo_c)
+    def sample(self, rng: np.random.Generator, lo_ms: np.ndarray, hi_ms: np.ndarray,
+               repeats: np.ndarray | None = None) -> np.ndarray:
+        """Event times drawn from the rhythm restricted to ``[lo, hi)``: one per element,
+        or ``repeats[i]`` for element ``i`` (in element order, as with ``np.repeat``)."""
+        lo_ms, hi_ms = np.asarray(lo_ms, dtype=np.int64), np.asarray(hi_ms, dtype=np.int64)
+        lo_c = self.cumulative(lo_ms)
+        width = self.cumulative(hi_ms) - lo_c
+        last_ms = np.maximum(lo_ms, hi_ms - 1)
+        if repeats is not None:  # the same values as repeating the bounds first, for fewer
+            lo_c, width, lo_ms, last_ms = (np.repeat(x, repeats) for x in (lo_c, width, lo_ms, last_ms))
+        target = rng.random(len(lo_c))
+        target *= width
+        target += lo_c
         hour = np.clip(self._hour_of(target) - 1, 0, len(self._per_hour) - 1)
-        frac = (target - self._cum[hour]) / self._per_hour[hour]
-        ms = hour * MS_PER_HOUR + np.floor(frac * MS_PER_HOUR).astype(np.int64)
-        return np.clip(ms, lo_ms, np.maximum(lo_ms, hi_ms - 1))
+        frac = target
+        frac -= self._cum[hour]
+        frac /= self._per_hour[hour]
+        frac *= MS_PER_HOUR
+        ms = np.floor(frac, out=frac).astype(np.int64)
+        ms += hour * MS_PER_HOUR
+        return np.clip(ms, lo_ms, last_ms, out=ms)
 
 
 def batch_schedule(config: WorldConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,7 @@ def make_legit(config: WorldConfig, rng: np.random.Generator, users: UserShard, 
     lo = np.clip(users.signup_ms, 0, end)
     n_sessions = rng.poisson(users.sessions_per_day * rhythm.expected(lo, np.full_like(lo, end)))
     s_user = np.repeat(np.arange(len(lo)), n_sessions)
-    s_start = rhythm.sample(rng, lo[s_user], np.full(len(s_user), end, dtype=np.int64))
+    s_start = rhythm.sample(rng, lo, np.full_like(lo, end), repeats=n_sessions)
     per_session = 1 + rng.poisson(a.extra_txns_per_session, len(s_user))
     user = np.repeat(s_user, per_session)
     first = np.zeros(len(user), dtype=bool)
