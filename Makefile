@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 # One lock for every platform (laptops run macOS and Windows too), for the Python the project targets.
 LOCK_FLAGS := --universal --python-version 3.11
 
-.PHONY: figures test student guide book workshop-env lock bench bench-lessons bench-audit bench-scale clean
+.PHONY: figures test student guide book workshop-env lock bench bench-lessons bench-audit bench-scale bench-asof clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-lessons: $(VENV)/.installed
 ## Measure `fraudworld audit` on the default world's naive training table at several sizes.
 bench-audit: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_audit.py --json benchmarks/results/audit.json
+
+## Time DuckDB's ASOF JOIN against the project's as-of join (simulator.asof) at 0.3M to 100M decisions.
+bench-asof: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_asof.py --json benchmarks/results/asof.json
 
 ## Measure generation on Dask: strong and weak scaling, memory per worker, a 50M-purchase world.
 bench-scale: $(VENV)/.installed
