@@ -159,18 +159,19 @@ def purchase_tables(config: WorldConfig, rng: np.random.Generator, g: Globals, u
     txn_id = np.empty(len(by_time), np.int64)
     txn_id[by_time] = time_ids  # indexed by concatenated position
     merchant_mcc = g.merchants.table["mcc"]
+    merchant, scenario = cols["merchant_id"][by_time], cols["scenario"][by_time]
     transactions = pd.DataFrame({  # copy=False: the columns are fresh arrays, not shared
         "txn_id": time_ids,
         "user_id": user_ids[cols["user"][by_time]],
-        "merchant_id": cols["merchant_id"][by_time],
+        "merchant_id": merchant,
         "event_time": to_timestamp(config, cols["t"][by_time]),
         "amount": cols["amount"][by_time],
         "device_id": cols["device_id"][by_time],
         "is_new_device": new_device[user_to_time],
-        "mcc": pd.Categorical.from_codes(merchant_mcc.cat.codes.to_numpy()[cols["merchant_id"][by_time]],
-                                         dtype=merchant_mcc.dtype),
-        "is_fraud": cols["scenario"][by_time] != LEGIT,
-        "fraud_scenario": pd.Categorical.from_codes(cols["scenario"][by_time], dtype=SCENARIO_DTYPE),
+        "mcc": pd.Categorical.from_codes(merchant_mcc.cat.codes.to_numpy()[merchant], dtype=merchant_mcc.dtype,
+                                         validate=False),  # codes of a categorical: valid by construction
+        "is_fraud": scenario != LEGIT,
+        "fraud_scenario": pd.Categorical.from_codes(scenario, dtype=SCENARIO_DTYPE, validate=False),
     }, copy=False)
     return txn_id, transactions, served
 
