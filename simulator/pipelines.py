@@ -40,7 +40,7 @@ from .features import ONLINE_FEATURES, STATUSES, window_aggregates
 from .labels import eventual_label, known_fraud_as_of
 from .lookup import by_txn_id, order_by, row_positions, rows_at, sorted_by
 from .sample import FULL, WEIGHT, EvaluationSample
-from .world import World
+from .world import SHARD_SIZE, World
 
 MISSING_POLICIES = ("zero", "nan", "indicator")
 ONLINE_SOURCES = ("recomputed", "served", "none")
@@ -140,14 +140,21 @@ def _purchases(world: World) -> pd.DataFrame:
 
 def _recomputed_online(world: World) -> pd.DataFrame:
     """What the online service would have returned for every purchase had it never failed:
-    the same windows over the user's earlier purchases, from the warehouse, in ``txn_id`` order."""
+    the same windows over the user's earlier purchases, from the warehouse, in ``txn_id`` order.
+
+    Computed shard by shard, as the service's log was: a window's sum is a difference of running
+    sums, whose rounding over the whole world would depend on other users' purchases. So the values
+    are exactly those served where the service did not fail, and a shard alone gives its own."""
     tx = world.transactions
     order = order_by(tx, ["user_id", "event_time", "txn_id"])
-    aggregates = window_aggregates(tx["user_id"].to_numpy()[order],
-                                   tx["event_time"].to_numpy().astype(np.int64)[order] // 10**6,
-                                   tx["amount"].to_numpy()[order])
+    user = tx["user_id"].to_numpy()[order]
+    t = tx["event_time"].to_numpy().astype(np.int64)[order] // 10**6
+    amount = tx["amount"].to_numpy()[order]
+    cuts = [0, *(np.flatnonzero(np.diff(user // SHARD_SIZE)) + 1), len(user)]
+    shards = [window_aggregates(user[a:b], t[a:b], amount[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
     cols = {"txn_id": tx["txn_id"].to_numpy()}
-    for name, (value, count) in aggregates.items():
+    for name in ONLINE_FEATURES:
+        value, count = (np.concatenate([s[name][i] for s in shards]) for i in (0, 1))
         cols[name] = np.empty(len(tx))
         cols[name][order] = value
         code = np.empty(len(tx), np.int8)
