@@ -291,24 +291,38 @@ def without_context(table: ModelTable) -> ModelTable:
                       table.switches.but(context_features=False))
 
 
-def build_training_set(world: World, *, start, end, extracted_at=None, switches: Switches = CORRECT) -> ModelTable:
-    """The training table a team extracting at ``extracted_at`` (default: ``end``) would build.
-
-    Rows: purchases in ``[start, end)`` -- and, with a maturity cutoff, only
-    those with ``event_time <= extracted_at - label_maturity_days``. Labels: a
-    chargeback reported by ``extracted_at``.
-    """
+def extraction_time(end, extracted_at=None) -> pd.Timestamp:
+    """When a training table is extracted: ``extracted_at`` (default: the window's ``end``), never before ``end``."""
     extracted_at = pd.Timestamp(end if extracted_at is None else extracted_at)
     if extracted_at < pd.Timestamp(end):
         raise ValueError(f"extracted_at: {extracted_at} is before the window's end {end}; "
                          "a team cannot extract purchases that have not happened")
+    return extracted_at
+
+
+def check_mature_rows(n_rows: int, *, start, end, extracted_at, switches: Switches) -> None:
+    """Refuse a training table that the maturity cutoff left without a purchase."""
+    if not n_rows and switches.label_maturity_days is not None:
+        raise ValueError(f"label_maturity_days: {switches.label_maturity_days} leaves no purchase in "
+                         f"[{start}, {end}) old enough at {extracted_at}")
+
+
+def build_training_set(world: World, *, start, end, extracted_at=None, switches: Switches = CORRECT,
+                       allow_empty: bool = False) -> ModelTable:
+    """The training table a team extracting at ``extracted_at`` (default: ``end``) would build.
+
+    Rows: purchases in ``[start, end)`` -- and, with a maturity cutoff, only
+    those with ``event_time <= extracted_at - label_maturity_days``. Labels: a
+    chargeback reported by ``extracted_at``. A cutoff that leaves no row is an
+    error unless ``allow_empty`` (one shard of a world may have none: :mod:`simulator.shardwise`).
+    """
+    extracted_at = extraction_time(end, extracted_at)
     rows = decision_rows(world, start, end)
     if switches.label_maturity_days is not None:
         rows = rows[rows["event_time"] <= extracted_at - pd.Timedelta(days=switches.label_maturity_days)]
         rows = rows.reset_index(drop=True)
-        if rows.empty:
-            raise ValueError(f"label_maturity_days: {switches.label_maturity_days} leaves no purchase in "
-                             f"[{start}, {end}) old enough at {extracted_at}")
+    if not allow_empty:
+        check_mature_rows(len(rows), start=start, end=end, extracted_at=extracted_at, switches=switches)
     labels = known_fraud_as_of(rows, world.chargebacks, extracted_at).to_numpy()
     return model_table(world, rows, labels, switches, point_in_time=switches.point_in_time,
                        online_source=switches.online_source)

@@ -55,11 +55,12 @@ def assert_within_sigmas(observed: float, expected: float, variance: float, *, s
         f"{what}: observed {observed:g}, expected {expected:g} +- {tolerance:g} ({sigmas:g} sigma)")
 
 
-def assert_frames_equal(left: pd.DataFrame, right: pd.DataFrame, obj: str = "DataFrame") -> None:
+def assert_frames_equal(left: pd.DataFrame, right: pd.DataFrame, obj: str = "DataFrame", **options) -> None:
     """``pandas.testing.assert_frame_equal``, with categorical columns compared by categories and codes.
 
     Same strictness (dtypes, category order, index), but pandas' own categorical
     comparison takes about a second per 50k rows, which would dominate the suite.
+    ``options`` go to ``assert_frame_equal`` (``check_exact=True``: floats to the bit).
     """
     assert list(left.columns) == list(right.columns), f"{obj}: columns differ"
     cats = [c for c in left.columns if isinstance(left[c].dtype, pd.CategoricalDtype)]
@@ -71,7 +72,7 @@ def assert_frames_equal(left: pd.DataFrame, right: pd.DataFrame, obj: str = "Dat
         assert left[c].cat.ordered == right[c].cat.ordered, f"{obj}.{c}: ordered differs"
         np.testing.assert_array_equal(left[c].cat.codes.to_numpy(), right[c].cat.codes.to_numpy(),
                                       err_msg=f"{obj}.{c} values differ")
-    pd.testing.assert_frame_equal(left.drop(columns=cats), right.drop(columns=cats), obj=obj)
+    pd.testing.assert_frame_equal(left.drop(columns=cats), right.drop(columns=cats), obj=obj, **options)
 
 
 def assert_figure_states_its_lesson(fig, name: str) -> None:
