@@ -172,8 +172,7 @@ def worker(join: str, n: int, seed: int, repeat: int, folder: Path | None = None
             del arrow
             result["t"] = pd.to_datetime(result["t"].to_numpy(), unit="ns")
         runs.append((time.perf_counter() - t0, time.process_time() - c0))
-        matched = int(result["avg_txn_amount_last_7_days"].notna().sum() if join == "duckdb_sql"
-                      else result["available_at"].notna().sum())
+        matched = int(result["t" if join == "duckdb_sql" else "available_at"].notna().sum())
         del result
     out.update(join_seconds=min(r[0] for r in runs), first_join_seconds=runs[0][0],
                join_cpu_seconds=min(runs)[1], matched=matched)
