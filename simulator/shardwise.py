@@ -102,7 +102,7 @@ def build_shardwise(load_shard: Callable[[int], World], shards: Iterable[int], e
     ``[start, end)`` with features as production served them, eventual labels, the rows of ``sample``.
 
     A task runs ``load_shard(shard)``: a World of that shard's users (all their rows, world-wide
-    ``txn_id``, the world's dtypes) and the global tables, as ``read_world(path, shard=shard)`` reads
+    ``txn_id``, the world's dtypes) and the global tables, as ``read_shard(path, shard)`` reads
     it; for process or Dask executors, a picklable callable (a module-level function, or a
     ``functools.partial`` of one). A failing task raises :class:`~simulator.generation.ShardError`
     naming its shard, and nothing is left at ``out``; a non-empty ``out`` is refused unless ``force``.

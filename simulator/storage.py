@@ -220,13 +220,35 @@ def read_table(path: str | Path, name: str, columns: list[str] | None = None, *,
     count); all of it, or only the part of one user ``shard``."""
     files = table_files(path, name)
     if shard is not None:
+        every = files
         files = [f for f in files if f.name == part_name(shard)]
         if not files:
             raise FileNotFoundError(f"world: {str(path)!r} has no part {part_name(shard)} of {name!r}")
+        if pq.ParquetFile(files[0]).metadata.num_rows == 0 and columns != []:
+            return _empty_like(every, columns)
     if columns == []:  # the row count (pyarrow's concat_tables drops the rows of column-less tables)
         return pd.DataFrame(index=pd.RangeIndex(sum(pq.ParquetFile(f).metadata.num_rows for f in files)))
     tables = [pq.read_table(f, columns=columns) for f in files]
     return (pa.concat_tables(tables) if len(tables) > 1 else tables[0]).to_pandas()
+
+
+def _empty_like(files: list[Path], columns: list[str] | None) -> pd.DataFrame:
+    """No rows, with the table's dtypes: Parquet keeps a category list only with values, so it is read
+    from the first part that has rows."""
+    for f in files:
+        file = pq.ParquetFile(f)
+        if file.metadata.num_rows:
+            return file.read_row_group(0, columns=columns).to_pandas().iloc[:0]
+    return pq.read_table(files[0], columns=columns).to_pandas()
+
+
+def shard_count(path: str | Path) -> int:
+    """How many user shards a saved world has (from its manifest)."""
+    manifest = read_manifest(path)
+    if "shards" not in manifest:
+        raise ValueError(f"world: {str(path)!r} was written before worlds had parts per shard; "
+                         "generate it again to read it shard by shard")
+    return int(manifest["shards"])
 
 
 def read_parts(path: str | Path, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
@@ -246,4 +268,4 @@ def open_dataset(path: str | Path, name: str):
 
 __all__ = ["MANIFEST", "TIME_CONVENTION", "OutputExistsError", "Part", "atomic_directory", "check_output",
            "frame_digest", "make_table_dirs", "open_dataset", "read_config", "read_manifest", "read_parts",
-           "read_table", "table_files", "write_manifest", "write_part"]
+           "read_table", "shard_count", "table_files", "write_manifest", "write_part"]

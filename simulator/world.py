@@ -352,6 +352,13 @@ class World:
         return read_world(path)
 
 
+def read_shard(path: str | Path, shard: int) -> World:
+    """One user shard of a saved world, as a World: that shard's rows of the per-user tables, in the
+    world's order and with world-wide ``txn_id``, and the whole global tables (``partial(read_shard,
+    path)`` is a picklable loader for tasks; safe to call from many at once)."""
+    return read_world(path, shard=shard)
+
+
 def read_world(path: str | Path, *, shard: int | None = None) -> World:
     """Load a saved world: every table, with its config and seed; or, with ``shard``, only that user
     shard's rows of the per-user tables (and the whole global tables)."""

@@ -30,14 +30,12 @@ from simulator.paths import world_dir
 from simulator.pipelines import CORRECT, NAIVE, build_training_set, production_table
 from simulator.sample import EVALUATION
 from simulator.shardwise import build_shardwise, read_model_table
-from simulator.world import SHARD_SIZE, World, n_shards, read_world
+from simulator.world import SHARD_SIZE, World, n_shards, read_shard
 
 from conftest import assert_frames_equal
 
 
-def saved_shard(path, shard: int) -> World:
-    """Shard ``shard`` of the world saved at ``path``: a task's ``load_shard``."""
-    return read_world(path, shard=shard)
+saved_shard = read_shard  # a task's load_shard: shard ``shard`` of the world saved at ``path``
 
 
 def in_memory(world: World, kind: str, **arguments):

@@ -12,8 +12,8 @@ import pytest
 import simulator
 from conftest import assert_frames_equal
 from simulator.generation import write_world
-from simulator.storage import MANIFEST, frame_digest, open_dataset, read_manifest, read_table
-from simulator.world import GLOBAL_TABLES, PER_USER_TABLES, SHARD_SIZE, TABLES, read_world
+from simulator.storage import MANIFEST, frame_digest, open_dataset, read_manifest, read_table, shard_count
+from simulator.world import GLOBAL_TABLES, PER_USER_TABLES, SHARD_SIZE, TABLES, read_shard, read_world
 
 CONFIG = simulator.preset("small").with_overrides(users=2 * SHARD_SIZE + 100)  # three shards
 
@@ -83,3 +83,14 @@ def test_every_per_user_table_has_a_part_per_shard(saved):
     manifest = read_manifest(path)
     assert {name: manifest["tables"][name]["parts"] for name in PER_USER_TABLES} == dict.fromkeys(PER_USER_TABLES, 3)
     assert {name: manifest["tables"][name]["parts"] for name in GLOBAL_TABLES} == dict.fromkeys(GLOBAL_TABLES, 1)
+
+
+def test_an_empty_part_keeps_the_tables_dtypes(tmp_path):
+    config = CONFIG.with_overrides(users=2 * SHARD_SIZE + 1)  # the last shard has one user
+    path = write_world(tmp_path / "world", config, seed=2)
+    assert shard_count(path) == 3
+    last, whole = read_shard(path, 2), read_world(path)
+    assert len(last.users) == 1 and len(last.chargebacks) == 0  # one user, no dispute
+    for name in PER_USER_TABLES:
+        assert getattr(last, name).dtypes.to_dict() == getattr(whole, name).dtypes.to_dict(), name
+    assert list(last.chargebacks["reason"].cat.categories) == ["fraud", "friendly"]
