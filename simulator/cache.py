@@ -51,10 +51,8 @@ GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", 
 FINGERPRINT_FILE = "generator.sha256"
 PACKAGE = Path(__file__).parent
 # What lesson results do not depend on: drawing, the figure and command-line front ends, the
-# workshop's and the book's tooling, the doctor, the audit of a user's tables, the shard-wise
-# builder and the engines (what a world holds is keyed by the generator's own fingerprint).
-NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py", "book.py", "doctor.py", "audit", "shardwise.py",
-                   "engines.py")
+# workshop's and the book's tooling, the doctor, the audit of a user's tables and the shard-wise builder.
+NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py", "book.py", "doctor.py", "audit", "shardwise.py")
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 
 
