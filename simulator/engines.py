@@ -182,6 +182,7 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
                 pool.shutdown(wait=True, cancel_futures=True)
         return
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise EngineError("engine: dask needs the dask and distributed packages: "
@@ -195,9 +196,23 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
         with client:
             yield DaskEngine(client)
         return
-    with LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}), \
+            LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield DaskEngine(client)
+
+
+def worker_environ() -> dict:
+    """The environment Dask gives the worker processes it starts, but glibc's own trim threshold.
+
+    Dask sets ``MALLOC_TRIM_THRESHOLD_`` to 64 KiB so that freed memory goes back to the OS at once;
+    a shard allocates and frees hundreds of MB a second, and every array then comes back as fresh
+    pages to fault in: on one worker, 4.8M purchases took 17.1 s with it and 9.7 s without. (Workers
+    started by hand, for ``--scheduler``, take the environment they are started with.)"""
+    import dask
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
 
 
 __all__ = ["ENGINES", "DaskEngine", "Engine", "EngineError", "ExecutorEngine", "check_engine", "open_engine"]
