@@ -112,7 +112,11 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plot", type=Path, default=None, help="save the scaling plot here (PNG)")
+    p.add_argument("--replot", type=Path, default=None, metavar="JSON",
+                   help="only draw --plot from a report written before")
     args = p.parse_args(argv)
+    if args.replot:
+        return plot(json.loads(args.replot.read_text()), args.plot)
     per_user = txns_per_user(args.seed)
     reference = reference_seconds()
     print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS=1, seed {args.seed}; {per_user:.1f} transactions per user "
@@ -128,8 +132,12 @@ def main(argv=None) -> None:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
-        from simulator.plots.scaling import generation_scaling
-        generation_scaling(report).savefig(args.plot, dpi=110, bbox_inches="tight")
+        plot(report, args.plot)
+
+
+def plot(report: dict, path: Path) -> None:
+    from simulator.plots.scaling import generation_scaling
+    generation_scaling(report).savefig(path, dpi=110, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def generation_scaling(report: dict) -> Figure:
         memory.plot(data["transactions"] / 1e6, data["driver_peak_mb"], "s", color=VARIANT_COLORS[0],
                     label="driver")
         memory.set_xscale("log")
+        memory.set_xticks(sorted({round(n / 1e6) for n in data["transactions"]}))
         memory.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
         memory.xaxis.set_minor_formatter(mticker.NullFormatter())
         memory.set_ylim(0, max(500, data[["worker_peak_mb", "driver_peak_mb"]].to_numpy().max() * 1.2))
