@@ -100,14 +100,13 @@ class ExecutorEngine(Engine):
                 waiting["deps"] = waiting["args"] = None
             if not out.set_running_or_notify_cancel():  # cancelled while it waited
                 return
-            for d in ready:
-                error = CancelledError("an input of this task was cancelled") if d.cancelled() else d.exception()
-                if error is not None:
-                    out.set_exception(error)
-                    return
             try:
+                for d in ready:
+                    error = CancelledError("an input of this task was cancelled") if d.cancelled() else d.exception()
+                    if error is not None:
+                        raise error
                 inner = self.executor.submit(fn, *(a.result() if isinstance(a, Future) else a for a in call_args))
-            except RuntimeError as exc:  # the executor shut down meanwhile
+            except BaseException as exc:  # an input's error, a shut-down executor, an interrupt: never unresolved
                 out.set_exception(exc)
                 return
             inner.add_done_callback(lambda f: _copy_outcome(f, out))

@@ -30,7 +30,7 @@ import json
 import time
 from collections import deque
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -109,11 +109,12 @@ class _Task:
     counted: Any = None
     written: Any = None
     attempts: int = 0
-    first_txn_id: int = field(default=0)
+    first_txn_id: int = 0
+    n_users: int = 0
 
     def name(self) -> str:
         first, last = self.shards[0], self.shards[-1]
-        users = f"users {first * SHARD_SIZE:,}-{(last + 1) * SHARD_SIZE - 1:,}"
+        users = f"users {first * SHARD_SIZE:,}-{min((last + 1) * SHARD_SIZE, self.n_users) - 1:,}"
         return f"shard {first} ({users})" if first == last else f"shards {first}-{last} ({users})"
 
 
@@ -179,10 +180,13 @@ class _Run:
                     waiting.remove(task)
                     self._start(task, live)
         except BaseException:
-            # Writes are short (their shards are generated): let the running ones end first, so none
-            # writes into a directory being removed; then drop the rest.
-            self.engine.wait([t.written for t in live.values() if t.written is not None], WRITE_TIMEOUT)
-            self.engine.cancel([f for t in live.values() for f in (t.generated, t.counted) if f is not None])
+            # Drop what has not reached its write; then let the writes end (they are short), so none
+            # writes into a directory being removed.
+            try:
+                self.engine.cancel([f for t in live.values() if t.written is None
+                                    for f in (t.generated, t.counted) if f is not None])
+            finally:
+                self.engine.wait([t.written for t in live.values() if t.written is not None], WRITE_TIMEOUT)
             raise
 
 
@@ -204,6 +208,11 @@ def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: in
         raise ValueError(f"shards_per_task: {shards_per_task!r} must be a whole number of at least 1")
     if order not in ("forward", "reverse"):
         raise ValueError(f"order: {order!r} is not one of forward, reverse")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"retries: {retries!r} must be a whole number of at least 0")
+    if engine is not None and not isinstance(engine, (Engine, Executor)):
+        raise TypeError(f"engine: {engine!r} is not an Engine (see simulator.engines.open_engine) nor a "
+                        "concurrent.futures executor")
     if engine is None:
         with open_engine("local") as local:
             return write_world(path, config, seed=seed, force=force, progress=progress, tally=tally, engine=local,
@@ -212,7 +221,7 @@ def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: in
         engine = ExecutorEngine(engine, getattr(engine, "_max_workers", cpu_count()), name=type(engine).__name__)
     started = time.perf_counter()
     total = n_shards(config)
-    tasks = [_Task(i, range(lo, min(lo + shards_per_task, total)))
+    tasks = [_Task(i, range(lo, min(lo + shards_per_task, total)), n_users=config.population.n_users)
              for i, lo in enumerate(range(0, total, shards_per_task))]
     order_ = range(len(tasks)) if order == "forward" else range(len(tasks) - 1, -1, -1)
     with atomic_directory(path, force=force) as tmp:
@@ -233,6 +242,8 @@ def write_world(path: str | Path, config: WorldConfig | None = None, *, seed: in
                 bar.update(len(written))
         finally:
             bar.close()
+        for stray in tmp.glob("*/.part-*.tmp"):  # of a task killed mid-write and run again elsewhere
+            stray.unlink(missing_ok=True)
         run = {**engine.describe(), "shards_per_task": shards_per_task, "order": order,
                "seconds": round(time.perf_counter() - started, 3)}
         write_manifest(tmp, config, seed, {name: parts[name] for name in TABLES}, shard_size=SHARD_SIZE,

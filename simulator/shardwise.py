@@ -67,14 +67,16 @@ def _results(shards: list[int], futures: list) -> list[dict]:
     for shard, future in zip(shards, futures):
         try:
             results.append(future.result())
-        except Exception as exc:
+        except BaseException as exc:  # an interrupt too: no task may still write once the output is removed
             for other in futures:
                 other.cancel()
             for other in futures:
                 try:
                     other.result()
-                except Exception:  # cancelled, or failed too: the first failure is the one reported
+                except BaseException:  # cancelled, or failed too: the first failure is the one reported
                     pass
+            if not isinstance(exc, Exception):
+                raise
             raise ShardError(f"shard {shard} failed: {type(exc).__name__}: {exc}") from exc
     return results
 

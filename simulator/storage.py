@@ -106,12 +106,14 @@ def parquet_options(schema: pa.Schema) -> dict:
 
 @dataclass(frozen=True)
 class Part:
-    """A written part: its table, shard, row count and :func:`frame_digest`."""
+    """A written part: its table, shard, row count, :func:`frame_digest` and each categorical column's
+    categories (Parquet keeps them only with values: an empty part would lose them)."""
 
     table: str
     shard: int
     rows: int
     digest: str
+    categories: dict[str, list]
 
 
 def part_name(shard: int) -> str:
@@ -136,7 +138,8 @@ def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Part(name, shard, len(df), frame_digest(df))
+    categories = {c: df[c].cat.categories.tolist() for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    return Part(name, shard, len(df), frame_digest(df), categories)
 
 
 def frame_digest(df: pd.DataFrame) -> str:
@@ -171,8 +174,8 @@ def write_manifest(directory: Path, config: WorldConfig, seed: int, parts: Mappi
         "package": "fraudworld", "version": __version__, "format": MANIFEST_FORMAT, "seed": seed,
         "time_convention": TIME_CONVENTION,
         "row_counts": {name: sum(p.rows for p in ps) for name, ps in parts.items()},
-        "tables": {name: {"parts": len(ps), "rows": sum(p.rows for p in ps), "sha256": table_digest(ps)}
-                   for name, ps in parts.items()},
+        "tables": {name: {"parts": len(ps), "rows": sum(p.rows for p in ps), "sha256": table_digest(ps),
+                          "categories": ps[0].categories} for name, ps in parts.items()},
         "shard_size": shard_size, "shards": shards,
         "libraries": {name: version(name) for name in LIBRARIES},
         "config": to_mapping(config),
@@ -208,7 +211,7 @@ def table_files(path: str | Path, name: str) -> list[Path]:
     path = Path(path)
     folder, single = path / name, path / f"{name}.parquet"
     if folder.is_dir():
-        return sorted(folder.glob("part-*.parquet"))
+        return sorted(folder.glob("part-*.parquet"), key=lambda f: int(f.stem.removeprefix("part-")))
     if single.is_file():
         return [single]
     raise FileNotFoundError(f"world: {str(path)!r} is missing table {name!r} (a folder {name}/ of parts)")
@@ -220,26 +223,18 @@ def read_table(path: str | Path, name: str, columns: list[str] | None = None, *,
     count); all of it, or only the part of one user ``shard``."""
     files = table_files(path, name)
     if shard is not None:
-        every = files
         files = [f for f in files if f.name == part_name(shard)]
         if not files:
             raise FileNotFoundError(f"world: {str(path)!r} has no part {part_name(shard)} of {name!r}")
-        if pq.ParquetFile(files[0]).metadata.num_rows == 0 and columns != []:
-            return _empty_like(every, columns)
     if columns == []:  # the row count (pyarrow's concat_tables drops the rows of column-less tables)
         return pd.DataFrame(index=pd.RangeIndex(sum(pq.ParquetFile(f).metadata.num_rows for f in files)))
     tables = [pq.read_table(f, columns=columns) for f in files]
-    return (pa.concat_tables(tables) if len(tables) > 1 else tables[0]).to_pandas()
-
-
-def _empty_like(files: list[Path], columns: list[str] | None) -> pd.DataFrame:
-    """No rows, with the table's dtypes: Parquet keeps a category list only with values, so it is read
-    from the first part that has rows."""
-    for f in files:
-        file = pq.ParquetFile(f)
-        if file.metadata.num_rows:
-            return file.read_row_group(0, columns=columns).to_pandas().iloc[:0]
-    return pq.read_table(files[0], columns=columns).to_pandas()
+    frame = (pa.concat_tables(tables) if len(tables) > 1 else tables[0]).to_pandas()
+    categories = read_manifest(path).get("tables", {}).get(name, {}).get("categories", {})
+    for column, values in categories.items():  # an empty part, or a table without rows, lost them
+        if column in frame and list(frame[column].cat.categories) != values:
+            frame[column] = frame[column].cat.set_categories(values)
+    return frame
 
 
 def shard_count(path: str | Path) -> int:

@@ -337,8 +337,12 @@ class World:
             user = table["user_id"].to_numpy()
         else:
             row = row_positions(self.transactions["txn_id"].to_numpy(), table["txn_id"].to_numpy(), "txn_id")
+            if (row < 0).any():
+                raise ValueError(f"serving_log: {int((row < 0).sum())} rows have a txn_id the transactions do not")
             user = self.transactions["user_id"].to_numpy()[row]
         shard = user // SHARD_SIZE
+        if len(shard) and not 0 <= shard.min() <= shard.max() < shards:
+            raise ValueError(f"user_id: a row's user is outside the world's {self.config.population.n_users:,} users")
         order = stable_argsort(shard) if len(shard) > 1 and (shard[1:] < shard[:-1]).any() else None
         if order is not None:
             table, shard = table.iloc[order], shard[order]

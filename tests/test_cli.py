@@ -199,7 +199,7 @@ def failing_after_first_shard(monkeypatch, out: Path, error: BaseException) -> d
     return seen
 
 
-TWO_SHARDS = ("--users", SHARD_SIZE + 100)
+TWO_SHARDS = ("--users", SHARD_SIZE + 100, "--workers", 2)  # two threads: shard 1 waits while shard 0 is written
 FIRST_PART = f"transactions/{part_name(0)}"
 
 
@@ -208,7 +208,7 @@ def test_a_failure_mid_generation_names_the_shard_and_leaves_nothing(tmp_path, m
     seen = failing_after_first_shard(monkeypatch, out, RuntimeError("disk on fire"))
     result = run("generate", "--out", out, *SMALL, *TWO_SHARDS)
     assert result.code == 1
-    assert re.search(r"^fraudworld: error: shard 1 \(users 2,048-4,095\) failed 2 time\(s\); last error: "
+    assert re.search(r"^fraudworld: error: shard 1 \(users 2,048-2,147\) failed 2 time\(s\); last error: "
                      r"RuntimeError: disk on fire; nothing was written", result.err, re.M), result.err
     assert "Traceback" in result.err and "disk on fire" in result.err  # a bug is not swallowed
     assert seen["attempts"] == 2  # run again once, then given up

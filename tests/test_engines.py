@@ -8,6 +8,7 @@ the same.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,7 +25,8 @@ from simulator.generation import ShardError, write_world
 from simulator.storage import read_manifest, table_files
 from simulator.world import SHARD_SIZE, TABLES, read_world
 
-distributed = pytest.importorskip("distributed")
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="needs dask and distributed: pip install 'fraudworld[scale]'")
 
 SEED = 5
 CONFIG = simulator.preset("small").with_overrides(users=3 * SHARD_SIZE + 100)  # four shards, one partial
@@ -65,6 +67,7 @@ def test_the_reference_has_a_part_per_shard_and_digests(reference):
     assert set(manifest["libraries"]) == {"numpy", "pandas", "pyarrow"}
 
 
+@needs_dask
 @pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_a_dask_cluster_of_two_workers_writes_the_same_world(two_workers, reference, tmp_path, order):
     path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=two_workers, order=order)
@@ -73,6 +76,7 @@ def test_a_dask_cluster_of_two_workers_writes_the_same_world(two_workers, refere
     assert_same_world(path, reference)
 
 
+@needs_dask
 def test_one_dask_worker_with_several_shards_per_task_writes_the_same_world(reference, tmp_path):
     with open_engine("dask", workers=1) as engine:
         path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=engine, shards_per_task=3)
@@ -95,6 +99,7 @@ def test_the_world_in_memory_saved_is_the_world_generated_to_disk(reference, tmp
 @pytest.fixture
 def in_process_cluster():
     """A Dask cluster of two worker threads in this process, so a test can make a task fail."""
+    import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
         from simulator.engines import DaskEngine
@@ -117,6 +122,7 @@ def failing(monkeypatch, shard: int, times: int) -> dict:
     return calls
 
 
+@needs_dask
 def test_a_task_that_fails_once_is_run_again_and_the_world_is_the_same(in_process_cluster, reference, tmp_path,
                                                                          monkeypatch):
     calls = failing(monkeypatch, shard=2, times=1)
@@ -126,6 +132,7 @@ def test_a_task_that_fails_once_is_run_again_and_the_world_is_the_same(in_proces
     assert leftovers(tmp_path) == []
 
 
+@needs_dask
 def test_a_task_that_always_fails_names_its_shard_and_leaves_nothing(in_process_cluster, tmp_path, monkeypatch):
     calls = failing(monkeypatch, shard=2, times=10**6)
     out = tmp_path / "world"
@@ -169,6 +176,7 @@ def test_an_engine_that_cannot_be_is_refused_by_name(kwargs, message):
             pass
 
 
+@needs_dask
 def test_the_command_generates_on_a_dask_cluster(reference, tmp_path, capsys):
     out = tmp_path / "world"
     code = main(["generate", "--out", str(out), "--preset", "small", "--users", str(CONFIG.population.n_users),
@@ -184,8 +192,8 @@ def test_the_command_generates_on_a_dask_cluster(reference, tmp_path, capsys):
     (["--workers", "0"], "argument --workers: workers: '0' must be a whole number of at least 1"),
     (["--engine", "spark"], "argument --engine: invalid choice: 'spark'"),
     (["--scheduler", "tcp://127.0.0.1:9"], "scheduler: only the dask engine connects to a scheduler"),
-    (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"], "scheduler: no Dask scheduler answered at "
-                                                             "'tcp://127.0.0.1:9' within 1 s"),
+    pytest.param(["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"],
+                 "scheduler: no Dask scheduler answered at 'tcp://127.0.0.1:9' within 1 s", marks=needs_dask),
 ])
 def test_the_command_refuses_an_engine_that_cannot_be(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.setattr(engines, "CONNECT_TIMEOUT", 1)
@@ -193,4 +201,17 @@ def test_the_command_refuses_an_engine_that_cannot_be(tmp_path, capsys, monkeypa
     code = main(["generate", "--out", str(out), "--preset", "small", *argv])
     assert code == 2
     assert message in capsys.readouterr().err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"retries": None}, ValueError, "retries: None must be a whole number of at least 0"),
+    ({"shards_per_task": 0}, ValueError, "shards_per_task: 0 must be a whole number of at least 1"),
+    ({"order": "random"}, ValueError, "order: 'random' is not one of forward, reverse"),
+    ({"engine": "dask"}, TypeError, "engine: 'dask' is not an Engine"),
+])
+def test_write_world_refuses_bad_arguments_by_name_and_writes_nothing(tmp_path, kwargs, error, message):
+    out = tmp_path / "world"
+    with pytest.raises(error, match=message.replace("(", r"\(")):
+        write_world(out, CONFIG, seed=SEED, **kwargs)
     assert not out.exists() and leftovers(tmp_path) == []

@@ -94,3 +94,12 @@ def test_an_empty_part_keeps_the_tables_dtypes(tmp_path):
     for name in PER_USER_TABLES:
         assert getattr(last, name).dtypes.to_dict() == getattr(whole, name).dtypes.to_dict(), name
     assert list(last.chargebacks["reason"].cat.categories) == ["fraud", "friendly"]
+
+
+def test_a_table_without_rows_keeps_its_categories_and_digest(tmp_path):
+    path = write_world(tmp_path / "world", CONFIG.with_overrides(users=10), seed=0)
+    world = read_world(path)
+    assert len(world.chargebacks) == 0  # ten users, no dispute
+    assert list(world.chargebacks["reason"].cat.categories) == ["fraud", "friendly"]
+    again = read_manifest(world.save(tmp_path / "again"))
+    assert again["tables"]["chargebacks"] == read_manifest(path)["tables"]["chargebacks"]
