@@ -41,9 +41,9 @@ from .config import WorldConfig, from_mapping, to_mapping
 from .engines import Engine, ExecutorEngine, cpu_count, open_engine
 from .storage import Part, atomic_directory, check_output, make_table_dirs, write_manifest, write_part
 from .summary import Tally
-from .world import (SHARD_SIZE, TABLES, Globals, global_tables, make_globals, n_shards, resolve, shard_tables)
+from .world import (SHARD_SIZE, TABLES, Globals, global_tables, make_globals, n_shards, resolve, shard_tables,
+                    with_txn_offset)
 
-TXN_TABLES = ("transactions", "chargebacks", "serving_log")  # the tables that hold txn_id
 WRITE_TIMEOUT = 120  # seconds to let running writes finish after a failure, before the output is removed
 
 
@@ -88,9 +88,7 @@ def write_task(generated: list[dict[str, pd.DataFrame]], shards: range, first_tx
     out = []
     offset = first_txn_id
     for shard, tables in zip(shards, generated):
-        if offset:
-            tables = {name: df.assign(txn_id=df["txn_id"].to_numpy() + offset) if name in TXN_TABLES else df
-                      for name, df in tables.items()}
+        tables = with_txn_offset(tables, offset)
         parts = [write_part(directory, name, shard, df) for name, df in tables.items()]
         counted = None
         if tally:

@@ -17,7 +17,6 @@ A *learner* is what turns a training table into a :class:`Model`:
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
+from .engines import cpu_count
 from .pipelines import ModelTable
 
-FIT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+FIT_THREADS = min(2, cpu_count())
 
 
 

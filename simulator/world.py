@@ -11,7 +11,6 @@ same result. Rows are ordered by shard, then by time.
 from __future__ import annotations
 
 import ctypes
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig, preset, validate
+from .engines import cpu_count
 from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_log, window_aggregates
 from .fraud import LEGIT, NEW_ACCOUNT, SCENARIOS, TAKEOVER, label_new_account_fraud, make_takeovers
 from .labels import report_times
@@ -35,13 +35,14 @@ from .transactions import DEVICES_PER_USER, make_legit
 
 SHARD_SIZE = 2048
 # Shards generated at a time, in threads (the tables do not depend on it): two, or one on one CPU.
-SHARD_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+SHARD_THREADS = min(2, cpu_count())
 NEW_DEVICE_HOURS = 24  # is_new_device: the device's first purchase (for this user) was this recent
 SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
 REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
 TABLES = ("users", "merchants", "transactions", "chargebacks", "outages", "batch_features", "serving_log")
 GLOBAL_TABLES = ("merchants", "outages")
 PER_USER_TABLES = tuple(name for name in TABLES if name not in GLOBAL_TABLES)
+TXN_TABLES = ("transactions", "chargebacks", "serving_log")  # the tables that hold txn_id
 
 
 @dataclass(frozen=True)
@@ -256,13 +257,19 @@ def iter_shards(config: WorldConfig, seed: int, g: Globals, threads: int | None 
                 pending.append(pool.submit(shard_tables, config, seed, submitted, g, 0))
                 submitted += 1
             tables = pending.popleft().result()
-            if offset:
-                for name in ("transactions", "chargebacks", "serving_log"):
-                    tables[name]["txn_id"] = tables[name]["txn_id"].to_numpy() + offset
+            yield with_txn_offset(tables, offset)
             offset += len(tables["transactions"])
-            yield tables
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def with_txn_offset(tables: dict[str, pd.DataFrame], offset: int) -> dict[str, pd.DataFrame]:
+    """A shard's tables with its transaction ids (numbered from 0) shifted by ``offset``: new frames
+    where ids change, ``tables`` itself untouched (a task run again shifts from 0 again)."""
+    if not offset:
+        return tables
+    return {name: df.assign(txn_id=df["txn_id"].to_numpy() + offset) if name in TXN_TABLES else df
+            for name, df in tables.items()}
 
 
 def release_free_memory() -> None:
