@@ -40,13 +40,25 @@ def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def row_positions(keys: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
-    """The row of each of ``wanted`` among ``keys`` (which must be unique), -1 where absent."""
+    """The row of each of ``wanted`` among ``keys`` (which must be unique), -1 where absent.
+
+    Integer keys within a span not much larger than the arrays (ids of a shard, or of a
+    world) are looked up in a table indexed by key; other keys are sorted and searched."""
+    if not len(keys):
+        return np.full(len(wanted), -1)
+    if keys.dtype.kind in "iu" and wanted.dtype.kind in "iu":
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi - lo <= 4 * (len(keys) + len(wanted)) + 65_536:
+            row_of = np.full(hi - lo + 1, -1, dtype=np.intp)
+            row_of[keys - lo] = np.arange(len(keys))
+            if (row_of[keys - lo] != np.arange(len(keys))).any():  # a later duplicate took the slot
+                raise ValueError(f"{what}: keys repeat; a lookup needs one row per key")
+            inside = (wanted >= lo) & (wanted <= hi)
+            return np.where(inside, row_of[np.where(inside, wanted - lo, 0)], -1)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     if (ordered[1:] == ordered[:-1]).any():
         raise ValueError(f"{what}: keys repeat; a lookup needs one row per key")
-    if not len(keys):
-        return np.full(len(wanted), -1)
     pos = np.searchsorted(ordered, wanted).clip(max=len(keys) - 1)
     return np.where(ordered[pos] == wanted, order[pos], -1)
 

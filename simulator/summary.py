@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig
+from .lookup import row_positions
 from .storage import read_config, read_parts, read_table
 from .world import TABLES, World
 
@@ -78,22 +79,22 @@ class Tally:
         """Tally purchases (and count them), given at least their users and their chargebacks (not counted)."""
         self.rows["transactions"] += len(txns)
         cohort_of_user = pd.Categorical(users["cohort"], categories=self.cohorts).codes
-        cohort = cohort_of_user[pd.Index(users["user_id"]).get_indexer(txns["user_id"])]
+        cohort = cohort_of_user[row_positions(users["user_id"].to_numpy(), txns["user_id"].to_numpy(), "user_id")]
         fraud = txns["is_fraud"].to_numpy()
         self.purchases += np.bincount(cohort, minlength=len(self.cohorts))
         self.frauds += np.bincount(cohort[fraud], minlength=len(self.cohorts))
 
         # The chargebacks of these purchases, found from the purchases' side (the chargebacks are few).
-        row = pd.Index(chargebacks["txn_id"]).get_indexer(txns["txn_id"])
+        event_time = txns["event_time"].to_numpy()
+        row = row_positions(chargebacks["txn_id"].to_numpy(), txns["txn_id"].to_numpy(), "txn_id")
         found = row >= 0
-        self.delay_hours.append((chargebacks["reported_at"].to_numpy()[row[found]]
-                                 - txns["event_time"].to_numpy()[found]) / HOUR)
+        self.delay_hours.append((chargebacks["reported_at"].to_numpy()[row[found]] - event_time[found]) / HOUR)
 
-        is_new = ~np.isin(cohort, [self.cohorts.index(name) for name in self.existing])
+        is_new = np.isin(np.arange(len(self.cohorts)), [self.cohorts.index(name) for name in self.existing],
+                         invert=True)[cohort]
         days = self.config.horizon.days
-        for i, window in enumerate((txns["event_time"] < self.start + pd.Timedelta(days=WINDOW_DAYS),
-                                    txns["event_time"] >= self.start + pd.Timedelta(days=days - WINDOW_DAYS))):
-            window = window.to_numpy()
+        for i, window in enumerate((event_time < np.datetime64(self.start + pd.Timedelta(days=WINDOW_DAYS)),
+                                    event_time >= np.datetime64(self.start + pd.Timedelta(days=days - WINDOW_DAYS)))):
             self.windows[i] += (window.sum(), is_new[window].sum())
 
     def merge(self, other: "Tally") -> None:

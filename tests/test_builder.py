@@ -13,13 +13,14 @@ import functools
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simulator
 from simulator.asof import asof_join
 from simulator.features import ONLINE_FEATURES
-from simulator.lookup import by_txn_id, sorted_by
+from simulator.lookup import by_txn_id, row_positions, sorted_by
 from simulator.pipelines import (CORRECT, NAIVE, SNAPSHOT_MAX_AGE, build_training_set, decision_rows, nightly_features,
                                  online_features, production_table)
 
@@ -141,6 +142,20 @@ def test_lookup_by_txn_id_is_the_same_by_position_and_by_search():
     pd.testing.assert_frame_equal(positional, searched)
     assert positional["x"].tolist() == [5.5, 0.5, 3.5, 3.5]
     assert by_txn_id(table, np.array([2, 9]), ["x"])["x"].isna().tolist() == [False, True], "a missing id is missing"
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.integers(-1000, 1000), unique=True, max_size=40), spread=st.sampled_from([1, 10**9]),
+       wanted=st.lists(st.integers(-1200, 1200), max_size=40), picks=st.lists(st.integers(0, 39), max_size=20))
+def test_row_positions_is_pandas_get_indexer(keys, spread, wanted, picks):
+    """Keys within a small span (looked up in a table indexed by key) or far apart (sorted and
+    searched): the rows pandas finds, -1 for absent ids, and an error on repeated keys."""
+    keys = np.array(keys, dtype=np.int64) * spread
+    wanted = np.array(wanted + [int(keys[p]) for p in picks if p < len(keys)], dtype=np.int64)
+    np.testing.assert_array_equal(row_positions(keys, wanted, "id"), pd.Index(keys).get_indexer(wanted))
+    if len(keys):
+        with pytest.raises(ValueError, match="id: keys repeat"):
+            row_positions(np.append(keys, keys[-1]), wanted, "id")
 
 
 def test_sorted_by_is_pandas_sort_values():

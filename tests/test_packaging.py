@@ -20,8 +20,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENT = ROOT / "environment.yml"
 PYPROJECT = ROOT / "pyproject.toml"
-#: PyPI name -> conda-forge name, where they differ (none today; e.g. "torch" -> "pytorch").
-CONDA_NAMES: dict[str, str] = {}
+#: PyPI name -> conda-forge name, where they differ.
+CONDA_NAMES: dict[str, str] = {"xxhash": "python-xxhash"}
 #: In environment.yml only: the interpreter, and pip to install the package itself.
 TOOLING = {"python", "pip"}
 COMMENT = re.compile(r"(^|\s)#(.*)$")

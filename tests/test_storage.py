@@ -12,7 +12,7 @@ import pytest
 import simulator
 from conftest import assert_frames_equal
 from simulator.generation import write_world
-from simulator.storage import MANIFEST, frame_digest, open_dataset, read_manifest, read_table, shard_count
+from simulator.storage import DIGEST, MANIFEST, frame_digest, open_dataset, read_manifest, read_table, shard_count
 from simulator.world import GLOBAL_TABLES, PER_USER_TABLES, SHARD_SIZE, TABLES, read_shard, read_world
 
 CONFIG = simulator.preset("small").with_overrides(users=2 * SHARD_SIZE + 100)  # three shards
@@ -65,7 +65,7 @@ def test_the_manifest_digest_changes_with_any_value(saved):
     world, path = saved
     tables = read_manifest(path)["tables"]
     assert {name: tables[name]["rows"] for name in TABLES} == {name: len(getattr(world, name)) for name in TABLES}
-    assert len({tables[name]["sha256"] for name in TABLES}) == len(TABLES)
+    assert len({tables[name][DIGEST] for name in TABLES}) == len(TABLES)
     txns = world.transactions.head(1000)
     digest = frame_digest(txns)
     assert frame_digest(txns.copy()) == digest
