@@ -138,7 +138,7 @@ def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    categories = {c: df[c].cat.categories.tolist() for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    categories = {c: d.categories.tolist() for c, d in df.dtypes.items() if isinstance(d, pd.CategoricalDtype)}
     return Part(name, shard, len(df), frame_digest(df), categories)
 
 
