@@ -62,10 +62,8 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
     if dup.any():
         raise duplicates_error(int(dup.sum()), by, order_cols)
     # Join the keys only, then take the matched feature rows once, in the decisions' order.
-    left_by = decisions[by].to_numpy()
-    right = pd.DataFrame({by: features[by].to_numpy()[order], "__t": right_t.to_numpy()[order], "__pos": order})
-    if right[by].dtype != left_by.dtype:
-        right[by] = right[by].astype(left_by.dtype)
+    left_by, right_by = entity_keys(decisions[by], features[by])
+    right = pd.DataFrame({by: right_by[order], "__t": right_t.to_numpy()[order], "__pos": order})
     by_time = np.argsort(left_t.to_numpy(), kind="stable")
     left = pd.DataFrame({by: left_by[by_time], "__t": left_t.to_numpy()[by_time]})
     tolerance = None if max_age is None else pd.Timedelta(max_age)
@@ -75,6 +73,19 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
     position[by_time] = matched
     return attach(decisions, features, np.where(np.isnan(position), -1, position).astype(np.int64), wanted,
                   available_time, right_t)
+
+
+def entity_keys(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' entities as arrays of one dtype that ``merge_asof`` can match: numbers as they are
+    (the features' cast to the decisions' dtype); anything else (strings of any dtype, objects,
+    categories) as codes over both sides. A missing entity matches nothing."""
+    if (pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right)
+            and not left.isna().any() and not right.isna().any()):
+        left_by, right_by = left.to_numpy(), right.to_numpy()
+        return left_by, right_by.astype(left_by.dtype, copy=False)
+    codes = pd.factorize(pd.concat([left.astype(object), right.astype(object)], ignore_index=True))[0]
+    left_by, right_by = codes[:len(left)], codes[len(left):]
+    return left_by, np.where(right_by < 0, -2, right_by)  # missing: -1 on the left, -2 on the right
 
 
 def checked_inputs(decisions: pd.DataFrame, features: pd.DataFrame, by: str, decision_time: str,

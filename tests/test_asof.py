@@ -114,6 +114,39 @@ def test_times_at_other_resolutions_give_the_same_answer(data, decision_unit, fe
     pd.testing.assert_frame_equal(got.drop(columns="event_time"), ns.drop(columns="event_time"))
 
 
+ID_DTYPES = {"strings": ["str", "object", "category"], "numbers": ["int64", "float64", "Int64"]}
+
+
+@st.composite
+def id_dtypes(draw):
+    """The dtypes of the decisions' and the features' ids: both strings, or both numbers, in any mix."""
+    family = ID_DTYPES[draw(st.sampled_from(sorted(ID_DTYPES)))]
+    return draw(st.sampled_from(family)), draw(st.sampled_from(family))
+
+
+@settings(max_examples=40, deadline=None)
+@given(tables(tie_breaker=True), id_dtypes(), st.booleans())
+def test_entities_of_any_dtype_match_as_integer_ids_do(data, dtypes, a_missing_id):
+    """String ids (pandas' str or object), categories, floats or nullable integers on either side, in
+    any mix, join as the integers they stand for; a missing id on either side matches nothing."""
+    decisions, features, max_age = data
+    decision_dtype, feature_dtype = dtypes
+    a_missing_id &= "int64" not in dtypes  # int64 has no missing value
+    if a_missing_id:  # a decision and a feature row whose entity is unknown: neither may match
+        decisions = pd.concat([decisions, decisions.iloc[:1].assign(user_id=-1)])
+        features = pd.concat([features, features.iloc[:1].assign(user_id=-1, run=99)], ignore_index=True)
+
+    def ids(frame, dtype):
+        named = frame["user_id"].map(lambda u: None if u == -1 else (f"u{u}" if dtype in ID_DTYPES["strings"] else u))
+        return frame.assign(user_id=named.astype(dtype))
+
+    got = asof_join(ids(decisions, decision_dtype), ids(features, feature_dtype), by="user_id",
+                    decision_time="event_time", tie_breaker="run", max_age=max_age, columns=["value"])
+    expected = asof_join(decisions, features[features["user_id"] != -1], by="user_id", decision_time="event_time",
+                         tie_breaker="run", max_age=max_age, columns=["value"])
+    pd.testing.assert_frame_equal(got[["value", "available_at"]], expected[["value", "available_at"]])
+
+
 def small_pair():
     features = pd.DataFrame({"user_id": [1, 1, 2],
                              "run_at": pd.to_datetime(["2026-01-01 00:00", "2026-01-02 00:00", "2026-01-01 00:00"]),
