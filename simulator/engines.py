@@ -193,12 +193,50 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
             raise EngineError(f"scheduler: no Dask scheduler answered at {scheduler!r} within {CONNECT_TIMEOUT} s "
                               f"({type(exc).__name__}: {exc})") from None
         with client:
+            check_cluster(client)
             yield DaskEngine(client)
         return
     with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}), \
             LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield DaskEngine(client)
+
+
+def identity() -> dict:
+    """What decides the world a process generates: the versions of the libraries the manifest records
+    and a fingerprint of the generator's code (see :func:`simulator.cache.generator_fingerprint`)."""
+    from importlib.metadata import version
+    from .cache import generator_fingerprint
+    from .storage import LIBRARIES
+    return {**{name: version(name) for name in LIBRARIES}, "generator": generator_fingerprint()}
+
+
+def mismatches(driver: dict, workers: dict[str, dict]) -> list[str]:
+    """Each way a worker's :func:`identity` differs from the driver's, as ``"<worker>: <what> <theirs>
+    (here <ours>)"``."""
+    return [f"{worker}: {what} {theirs.get(what)} (here {ours})"
+            for worker, theirs in sorted(workers.items()) for what, ours in driver.items() if theirs.get(what) != ours]
+
+
+def check_cluster(client) -> None:
+    """Refuse a running cluster that cannot make this world: one without workers (the tasks would wait
+    for ever), or with workers whose libraries or generator code differ from this process's (their
+    shards would differ from the ones made here, with nothing to show it)."""
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise EngineError(f"scheduler: the cluster at {client.scheduler.address!r} has no workers "
+                          f"(none joined within {CONNECT_TIMEOUT} s)") from None
+    try:
+        theirs = client.run(identity)
+    except Exception as exc:  # e.g. a worker without fraudworld cannot even unpickle the question
+        raise EngineError(f"scheduler: the workers could not say what they run ({type(exc).__name__}: {exc}); "
+                          "install the same fraudworld and libraries on them") from None
+    differ = mismatches(identity(), theirs)
+    if differ:
+        raise EngineError("scheduler: workers of the cluster run other code than this process, so their shards "
+                          "would not be this world's; install the same fraudworld and libraries on them: "
+                          + "; ".join(differ))
 
 
 def worker_environ() -> dict:
@@ -214,4 +252,5 @@ def worker_environ() -> dict:
     return environ
 
 
-__all__ = ["ENGINES", "DaskEngine", "Engine", "EngineError", "ExecutorEngine", "check_engine", "open_engine"]
+__all__ = ["ENGINES", "DaskEngine", "Engine", "EngineError", "ExecutorEngine", "check_cluster", "check_engine",
+           "open_engine"]

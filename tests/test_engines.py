@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import simulator
@@ -186,6 +187,60 @@ def test_the_command_generates_on_a_dask_cluster(reference, tmp_path, capsys):
     assert "generating" in captured.err and "fraud rate" in captured.out
     assert read_manifest(out)["run"]["workers"] == 2
     assert_same_world(out, reference)
+
+
+@pytest.fixture
+def running_cluster():
+    """A cluster started apart from the command, as on other machines: the command reaches its
+    scheduler over TCP (here on 127.0.0.1, its worker a thread of this process)."""
+    import distributed
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        yield cluster
+
+
+@needs_dask
+def test_a_running_cluster_reached_by_its_scheduler_address_writes_the_same_world(running_cluster, reference,
+                                                                                 tmp_path):
+    address = running_cluster.scheduler_address
+    assert address.startswith("tcp://127.0.0.1:")
+    with open_engine("dask", scheduler=address) as engine:
+        path = write_world(tmp_path / "world", CONFIG, seed=SEED, engine=engine)
+    run = read_manifest(path)["run"]
+    assert (run["engine"], run["workers"], run["slots"]) == ("dask", 1, 2)
+    assert_same_world(path, reference)
+
+
+@needs_dask
+def test_a_running_cluster_without_workers_is_refused_by_name(tmp_path, capsys, monkeypatch):
+    import distributed
+    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", 1)
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        out = tmp_path / "world"
+        code = main(["generate", "--out", str(out), "--preset", "small", "--engine", "dask",
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 2
+    assert f"scheduler: the cluster at {cluster.scheduler_address!r} has no workers" in capsys.readouterr().err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_workers_running_other_code_are_named_with_what_differs():
+    here = {"numpy": "2.3.0", "pandas": "3.0.1", "pyarrow": "22.0.0", "generator": "ab12"}
+    workers = {"tcp://10.0.0.2:4000": dict(here), "tcp://10.0.0.3:4000": {**here, "pandas": "2.2.3", "generator": "ff00"},
+               "tcp://10.0.0.1:4000": {k: v for k, v in here.items() if k != "pyarrow"}}
+    assert engines.mismatches(here, workers) == [
+        "tcp://10.0.0.1:4000: pyarrow None (here 22.0.0)",
+        "tcp://10.0.0.3:4000: pandas 2.2.3 (here 3.0.1)",
+        "tcp://10.0.0.3:4000: generator ff00 (here ab12)",
+    ]
+    assert engines.mismatches(here, {"tcp://10.0.0.2:4000": dict(here)}) == []
+
+
+def test_this_process_identity_names_the_manifest_libraries_and_the_generator():
+    identity = engines.identity()
+    assert set(identity) == {"numpy", "pandas", "pyarrow", "generator"}
+    assert identity["pandas"] == pd.__version__ and len(identity["generator"]) == 64
 
 
 @pytest.mark.parametrize("argv, message", [
