@@ -35,6 +35,12 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+# Threads for work in this process -- the local engine's shards, the in-memory generator's, model
+# fitting: two (each shard in flight holds its tables; two cores are what this is measured on),
+# one on a one-CPU machine.
+LOCAL_THREADS = min(2, cpu_count())
+
+
 class Engine:
     """Runs tasks; :attr:`slots` of them at a time."""
 
@@ -173,7 +179,7 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
     """An engine by name, shut down on exit (a cluster it started is closed; running tasks are cancelled)."""
     check_engine(engine, workers, scheduler)
     if engine == "local":
-        slots = workers or min(2, cpu_count())
+        slots = workers or LOCAL_THREADS
         with ThreadPoolExecutor(slots, thread_name_prefix="fraudworld") as pool:
             try:
                 yield ExecutorEngine(pool, slots)

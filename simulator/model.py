@@ -27,10 +27,10 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import ThreadpoolController
 
-from .engines import cpu_count
+from .engines import LOCAL_THREADS
 from .pipelines import ModelTable
 
-FIT_THREADS = min(2, cpu_count())
+FIT_THREADS = LOCAL_THREADS
 
 
 

@@ -15,8 +15,9 @@ On disk a table is a directory of ``part-{shard:06d}.parquet``, one per shard --
 without a purchase in the table writes a part without rows, so every table has its schema --
 and ``manifest.json`` (kind, window, switches, sample, features, categories, rows per part).
 It is written atomically (:func:`simulator.storage.atomic_directory`): after a failed task
-nothing is at the output. Tasks write their parts themselves, so workers on other machines
-need ``out`` on a file system they share.
+nothing is at the output. Tasks write their parts themselves (in the world's Parquet layout, to a
+temporary name, then renamed: :func:`simulator.storage.write_parquet`), so workers on other
+machines need ``out`` on a file system they share.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .lookup import sorted_by
 from .pipelines import (CORRECT, ModelTable, Switches, build_training_set, check_mature_rows, extraction_time,
                         production_table)
 from .sample import FULL, EvaluationSample
-from .storage import atomic_directory, part_name
+from .storage import atomic_directory, part_name, write_parquet
 from .world import World
 
 KINDS = ("training", "production")
@@ -56,7 +57,7 @@ def _build_part(load_shard: Callable[[int], World], shard: int, directory: str, 
                                    allow_empty=True)
     else:
         table = production_table(world, start=start, end=end, switches=switches, sample=sample)
-    table.frame.to_parquet(Path(directory) / part_name(shard), index=False)
+    write_parquet(Path(directory) / part_name(shard), table.frame)
     return {"rows": len(table.frame), "features": table.features, "categories": _categories(table.frame)}
 
 
@@ -125,6 +126,8 @@ def build_shardwise(load_shard: Callable[[int], World], shards: Iterable[int], e
         futures = [executor.submit(_build_part, load_shard, shard, str(tmp), kind, start, end, extracted_at, switches,
                                    sample) for shard in shards]
         parts = _results(shards, futures)
+        for stray in tmp.glob(".part-*.tmp"):  # of a task killed mid-write
+            stray.unlink(missing_ok=True)
         features, categories = _schema(shards, parts)
         rows = sum(p["rows"] for p in parts)
         if kind == "training":

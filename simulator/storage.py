@@ -125,11 +125,10 @@ def make_table_dirs(directory: Path, names: Iterable[str]) -> None:
         (directory / name).mkdir()
 
 
-def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part:
-    """Write ``df`` as part ``shard`` of table ``name`` under ``directory``: to a temporary name, then renamed."""
-    folder = Path(directory) / name
-    final = folder / part_name(shard)
-    tmp = folder / f".{final.name}.{uuid.uuid4().hex}.tmp"
+def write_parquet(final: Path, df: pd.DataFrame) -> None:
+    """Write ``df`` to the Parquet file ``final`` in the :func:`parquet_options` layout: to a temporary
+    name beside it, then renamed, so a reader (or a task run again) sees the whole file or none."""
+    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
     table = pa.Table.from_pandas(df, preserve_index=False)
     try:
         pq.write_table(table, tmp, **parquet_options(table.schema))
@@ -137,6 +136,11 @@ def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_part(directory: Path, name: str, shard: int, df: pd.DataFrame) -> Part:
+    """Write ``df`` as part ``shard`` of table ``name`` under ``directory`` (:func:`write_parquet`)."""
+    write_parquet(Path(directory) / name / part_name(shard), df)
     categories = {c: d.categories.tolist() for c, d in df.dtypes.items() if isinstance(d, pd.CategoricalDtype)}
     return Part(name, shard, len(df), frame_digest(df), categories)
 
@@ -262,4 +266,4 @@ def open_dataset(path: str | Path, name: str):
 
 __all__ = ["DIGEST", "MANIFEST", "TIME_CONVENTION", "OutputExistsError", "Part", "atomic_directory", "check_output",
            "frame_digest", "make_table_dirs", "open_dataset", "read_config", "read_manifest", "read_parts",
-           "read_table", "shard_count", "table_files", "write_manifest", "write_part"]
+           "read_table", "shard_count", "table_files", "write_manifest", "write_parquet", "write_part"]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .config import WorldConfig, preset, validate
-from .engines import cpu_count
+from .engines import LOCAL_THREADS
 from .features import BATCH_FEATURES, ONLINE_FEATURES, batch_snapshots, serving_log, window_aggregates
 from .fraud import LEGIT, NEW_ACCOUNT, SCENARIOS, TAKEOVER, label_new_account_fraud, make_takeovers
 from .labels import report_times
@@ -34,8 +34,7 @@ from .timebase import MS_PER_HOUR, Rhythm, batch_schedule, to_timestamp
 from .transactions import DEVICES_PER_USER, make_legit
 
 SHARD_SIZE = 2048
-# Shards generated at a time, in threads (the tables do not depend on it): two, or one on one CPU.
-SHARD_THREADS = min(2, cpu_count())
+SHARD_THREADS = LOCAL_THREADS  # shards generated at a time, in threads (the tables do not depend on it)
 NEW_DEVICE_HOURS = 24  # is_new_device: the device's first purchase (for this user) was this recent
 SCENARIO_DTYPE = pd.CategoricalDtype(list(SCENARIOS))
 REASON_DTYPE = pd.CategoricalDtype(["fraud", "friendly"])
