@@ -76,13 +76,15 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
 
 
 def entity_keys(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Both sides' entities as arrays of one dtype that ``merge_asof`` can match: numbers as they are
-    (the features' cast to the decisions' dtype); anything else (strings of any dtype, objects,
-    categories) as codes over both sides. A missing entity matches nothing."""
-    if (pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right)
-            and not left.isna().any() and not right.isna().any()):
-        left_by, right_by = left.to_numpy(), right.to_numpy()
-        return left_by, right_by.astype(left_by.dtype, copy=False)
+    """Both sides' entities as arrays of one dtype that a join can match by equality: numbers as they
+    are when the features' cast to the decisions' dtype loses nothing; anything else (strings of any
+    dtype, objects, categories, numbers of other kinds) as codes over both sides, where equal values
+    (1 and 1.0) share a code. A missing entity matches nothing."""
+    numbers = [isinstance(d, np.dtype) and d.kind in "iuf" for d in (left.dtype, right.dtype)]
+    if all(numbers) and np.can_cast(right.dtype, left.dtype, "safe") and not left.isna().any() \
+            and not right.isna().any():
+        left_by = left.to_numpy()
+        return left_by, right.to_numpy().astype(left_by.dtype, copy=False)
     codes = pd.factorize(pd.concat([left.astype(object), right.astype(object)], ignore_index=True))[0]
     left_by, right_by = codes[:len(left)], codes[len(left):]
     return left_by, np.where(right_by < 0, -2, right_by)  # missing: -1 on the left, -2 on the right

@@ -38,6 +38,7 @@ from typing import Callable, TypeVar
 from . import __version__
 from .config import preset as preset_config
 from .config import to_mapping
+from .fingerprint import generator_fingerprint
 from .paths import results_dir, world_dir
 from .generation import write_world
 from .storage import read_manifest
@@ -45,23 +46,12 @@ from .world import World, read_world
 
 T = TypeVar("T")
 
-# The modules whose code decides what a generated world contains.
-GENERATOR_MODULES = ("config", "rng", "timebase", "population", "transactions", "fraud", "labels",
-                     "outages", "features", "lookup", "world", "storage", "generation", "engines", "summary")
 FINGERPRINT_FILE = "generator.sha256"
 PACKAGE = Path(__file__).parent
 # What lesson results do not depend on: drawing, the figure and command-line front ends, the
 # workshop's and the book's tooling, the doctor, the audit of a user's tables and the shard-wise builder.
 NOT_LESSON_CODE = ("plots", "figures.py", "cli.py", "workshop.py", "book.py", "doctor.py", "audit", "shardwise.py")
 LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
-
-
-def generator_fingerprint() -> str:
-    """SHA-256 over the source of :data:`GENERATOR_MODULES`."""
-    digest = hashlib.sha256()
-    for name in GENERATOR_MODULES:
-        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
-    return digest.hexdigest()
 
 
 @contextmanager

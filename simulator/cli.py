@@ -223,10 +223,6 @@ def _error(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    # The objects made by the imports (pandas', pyarrow's) live as long as the process: moved out
-    # of the collector's sight, no collection walks them again, the one at exit included (a
-    # quarter of a second of a short command).
-    gc.freeze()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help/--version (0) or a usage error (2), already printed by argparse
@@ -241,5 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error("interrupted", 130)
 
 
+def console() -> int:
+    """The ``fraudworld`` command, a process of its own: :func:`main` on ``sys.argv``."""
+    # The objects made by the imports (pandas', pyarrow's) live as long as the process: moved out
+    # of the collector's sight, no collection walks them again, the one at exit included (a
+    # quarter of a second of a short command). Not in main(), which a caller's process may run often.
+    gc.freeze()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

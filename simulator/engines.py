@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 ENGINES = ("local", "dask")
 CONNECT_TIMEOUT = 10  # seconds to reach a running scheduler
+WORKERS_TIMEOUT = 10  # seconds for a running cluster to have a worker
 
 
 class EngineError(ValueError):
@@ -210,9 +211,9 @@ def open_engine(engine: str = "local", *, workers: int | None = None, scheduler:
 
 def identity() -> dict:
     """What decides the world a process generates: the versions of the libraries the manifest records
-    and a fingerprint of the generator's code (see :func:`simulator.cache.generator_fingerprint`)."""
+    and a fingerprint of the generator's code (:func:`simulator.fingerprint.generator_fingerprint`)."""
     from importlib.metadata import version
-    from .cache import generator_fingerprint
+    from .fingerprint import generator_fingerprint
     from .storage import LIBRARIES
     return {**{name: version(name) for name in LIBRARIES}, "generator": generator_fingerprint()}
 
@@ -229,10 +230,10 @@ def check_cluster(client) -> None:
     for ever), or with workers whose libraries or generator code differ from this process's (their
     shards would differ from the ones made here, with nothing to show it)."""
     try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
     except TimeoutError:
         raise EngineError(f"scheduler: the cluster at {client.scheduler.address!r} has no workers "
-                          f"(none joined within {CONNECT_TIMEOUT} s)") from None
+                          f"(none joined within {WORKERS_TIMEOUT} s)") from None
     try:
         theirs = client.run(identity)
     except Exception as exc:  # e.g. a worker without fraudworld cannot even unpickle the question

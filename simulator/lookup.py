@@ -42,25 +42,33 @@ def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def row_positions(keys: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
     """The row of each of ``wanted`` among ``keys`` (which must be unique), -1 where absent.
 
-    Integer keys within a span not much larger than the arrays (ids of a shard, or of a
-    world) are looked up in a table indexed by key; other keys are sorted and searched."""
+    Integer keys within a span not much larger than the arrays (the ids of a shard, or of a
+    world) are looked up in a table indexed by key, of at most 32 bytes per key and per wanted
+    value; other keys are sorted and searched."""
     if not len(keys):
         return np.full(len(wanted), -1)
-    if keys.dtype.kind in "iu" and wanted.dtype.kind in "iu":
+    if _fits_int64(keys) and _fits_int64(wanted):
         lo, hi = int(keys.min()), int(keys.max())
         if hi - lo <= 4 * (len(keys) + len(wanted)) + 65_536:
+            offset = keys.astype(np.int64, copy=False) - lo  # in int64: no wrap-around of small dtypes
             row_of = np.full(hi - lo + 1, -1, dtype=np.intp)
-            row_of[keys - lo] = np.arange(len(keys))
-            if (row_of[keys - lo] != np.arange(len(keys))).any():  # a later duplicate took the slot
+            row_of[offset] = np.arange(len(keys))
+            if (row_of[offset] != np.arange(len(keys))).any():  # a later duplicate took the slot
                 raise ValueError(f"{what}: keys repeat; a lookup needs one row per key")
-            inside = (wanted >= lo) & (wanted <= hi)
-            return np.where(inside, row_of[np.where(inside, wanted - lo, 0)], -1)
+            wanted = wanted.astype(np.int64, copy=False) - lo
+            inside = (wanted >= 0) & (wanted <= hi - lo)
+            return np.where(inside, row_of[np.where(inside, wanted, 0)], -1)
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     if (ordered[1:] == ordered[:-1]).any():
         raise ValueError(f"{what}: keys repeat; a lookup needs one row per key")
     pos = np.searchsorted(ordered, wanted).clip(max=len(keys) - 1)
     return np.where(ordered[pos] == wanted, order[pos], -1)
+
+
+def _fits_int64(values: np.ndarray) -> bool:
+    """Integers that int64 holds (every signed dtype; unsigned ones below 2**63)."""
+    return values.dtype.kind == "i" or (values.dtype.kind == "u" and (not len(values) or int(values.max()) < 2 ** 63))
 
 
 def rows_at(table: pd.DataFrame, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:

@@ -92,9 +92,10 @@ def atomic_directory(path: str | Path, *, force: bool = False) -> Iterator[Path]
 # Parquet layout, chosen for write speed and file size (the values read back are the same
 # either way): integers and times delta-encoded (ids, counts, times; on a shard of the
 # default world a fifth faster to write than dictionaries, for 2% more bytes), floats plain
-# (they are nearly all distinct), categories and flags dictionary-encoded; LZ4 compression (a third faster to write than snappy, and 2% smaller).
-# Min/max statistics only for integer and time columns, which a reader may filter row groups
-# on; for categories they are costly to compute and of no use.
+# (they are nearly all distinct), categories and flags dictionary-encoded; LZ4 compression (a
+# third faster to write than snappy, and 2% smaller). Min/max statistics only for integer and
+# time columns, which a reader may filter row groups on; for categories they are costly to
+# compute and of no use.
 def parquet_options(schema: pa.Schema) -> dict:
     """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`: per-column layout."""
     ordered = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_temporal(f.type)]

@@ -132,9 +132,10 @@ def test_entities_of_any_dtype_match_as_integer_ids_do(data, dtypes, a_missing_i
     decisions, features, max_age = data
     decision_dtype, feature_dtype = dtypes
     a_missing_id &= "int64" not in dtypes  # int64 has no missing value
-    if a_missing_id:  # a decision and a feature row whose entity is unknown: neither may match
-        decisions = pd.concat([decisions, decisions.iloc[:1].assign(user_id=-1)])
-        features = pd.concat([features, features.iloc[:1].assign(user_id=-1, run=99)], ignore_index=True)
+    if a_missing_id:  # a decision and a feature row whose entity is unknown, the row published then: no match
+        decisions = pd.concat([decisions, pd.DataFrame({"user_id": [-1], "event_time": [T0]}, index=["unknown"])])
+        features = pd.concat([features, pd.DataFrame({"user_id": [-1], "run": [99], "available_at": [T0],
+                                                      "value": [-1.0]})], ignore_index=True)
 
     def ids(frame, dtype):
         named = frame["user_id"].map(lambda u: None if u == -1 else (f"u{u}" if dtype in ID_DTYPES["strings"] else u))
@@ -145,6 +146,8 @@ def test_entities_of_any_dtype_match_as_integer_ids_do(data, dtypes, a_missing_i
     expected = asof_join(decisions, features[features["user_id"] != -1], by="user_id", decision_time="event_time",
                          tie_breaker="run", max_age=max_age, columns=["value"])
     pd.testing.assert_frame_equal(got[["value", "available_at"]], expected[["value", "available_at"]])
+    if a_missing_id:
+        assert np.isnan(got["value"].iloc[-1]), "a missing id matched a missing id"
 
 
 def small_pair():

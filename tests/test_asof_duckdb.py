@@ -145,6 +145,17 @@ def test_narrower_entity_ids_and_a_labelled_index(con):
     assert joined["count"].tolist()[:2] == [9, 8] and list(joined.index) == ["x", "y", "z"]
 
 
+@pytest.mark.parametrize("decision_ids, feature_ids", [
+    (pd.Series(["u1", "u2", None], dtype="str"), pd.Series(["u1", None, "u2"], dtype=object)),
+    (pd.Series([1.0, 2.0, np.nan]), pd.Series([1.0, np.nan, 2.0])),
+], ids=["strings", "floats"])
+def test_ids_of_other_dtypes_match_alike_and_a_missing_id_matches_nothing(con, decision_ids, feature_ids):
+    features = features_of([(1, NIGHT, PUBLISHED, 8), (0, NIGHT, PUBLISHED, 9), (2, NIGHT, PUBLISHED, 7)])
+    decisions = decisions_of([(1, PUBLISHED), (2, PUBLISHED), (0, PUBLISHED)])
+    joined = both(con, decisions.assign(user_id=decision_ids), features.assign(user_id=feature_ids))
+    assert joined["count"].tolist()[:2] == [8, 7] and np.isnan(joined["count"].iloc[2]), "missing: no match"
+
+
 @pytest.mark.parametrize("tie_breaker", ["run_at", None])
 def test_ambiguous_rows_are_refused_with_the_same_error(con, tie_breaker):
     rows = [(1, NIGHT, PUBLISHED, 8), (1, NIGHT, PUBLISHED, 9)] if tie_breaker else \

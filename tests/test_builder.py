@@ -144,15 +144,28 @@ def test_lookup_by_txn_id_is_the_same_by_position_and_by_search():
     assert by_txn_id(table, np.array([2, 9]), ["x"])["x"].isna().tolist() == [False, True], "a missing id is missing"
 
 
-@settings(max_examples=60, deadline=None)
-@given(keys=st.lists(st.integers(-1000, 1000), unique=True, max_size=40), spread=st.sampled_from([1, 10**9]),
-       wanted=st.lists(st.integers(-1200, 1200), max_size=40), picks=st.lists(st.integers(0, 39), max_size=20))
-def test_row_positions_is_pandas_get_indexer(keys, spread, wanted, picks):
+INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+def holding(values: list[int]) -> list[str]:
+    """The integer dtypes that hold every one of ``values``."""
+    return [d for d in INT_DTYPES if not values or np.iinfo(d).min <= min(values) and max(values) <= np.iinfo(d).max]
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=st.lists(st.integers(-200, 200), unique=True, max_size=40), spread=st.sampled_from([1, 10**9]),
+       wanted=st.lists(st.integers(-250, 250), max_size=40), picks=st.lists(st.integers(0, 39), max_size=20),
+       data=st.data())
+def test_row_positions_is_pandas_get_indexer(keys, spread, wanted, picks, data):
     """Keys within a small span (looked up in a table indexed by key) or far apart (sorted and
-    searched): the rows pandas finds, -1 for absent ids, and an error on repeated keys."""
-    keys = np.array(keys, dtype=np.int64) * spread
-    wanted = np.array(wanted + [int(keys[p]) for p in picks if p < len(keys)], dtype=np.int64)
-    np.testing.assert_array_equal(row_positions(keys, wanted, "id"), pd.Index(keys).get_indexer(wanted))
+    searched), of any integer dtypes on either side: the rows pandas finds, -1 for absent ids, and
+    an error on repeated keys."""
+    keys = [k * spread for k in keys]
+    wanted = wanted + [keys[p] for p in picks if p < len(keys)]
+    keys = np.array(keys, dtype=data.draw(st.sampled_from(holding(keys)), label="keys dtype"))
+    wanted = np.array(wanted, dtype=data.draw(st.sampled_from(holding(wanted)), label="wanted dtype"))
+    np.testing.assert_array_equal(row_positions(keys, wanted, "id"),
+                                  pd.Index(keys.astype(object)).get_indexer(wanted.astype(object)))
     if len(keys):
         with pytest.raises(ValueError, match="id: keys repeat"):
             row_positions(np.append(keys, keys[-1]), wanted, "id")

@@ -214,7 +214,7 @@ def test_a_running_cluster_reached_by_its_scheduler_address_writes_the_same_worl
 @needs_dask
 def test_a_running_cluster_without_workers_is_refused_by_name(tmp_path, capsys, monkeypatch):
     import distributed
-    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(engines, "WORKERS_TIMEOUT", 1)
     with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
         out = tmp_path / "world"
@@ -225,9 +225,37 @@ def test_a_running_cluster_without_workers_is_refused_by_name(tmp_path, capsys, 
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+class FakeClient:
+    """What check_cluster asks of a cluster: a worker, and each worker's answer to ``run(fn)``."""
+
+    def __init__(self, answers: dict | Exception):
+        self.answers = answers
+
+    def wait_for_workers(self, n, timeout):
+        pass
+
+    def run(self, fn):
+        if isinstance(self.answers, Exception):
+            raise self.answers
+        return self.answers
+
+
+def test_a_cluster_whose_workers_run_other_code_is_refused_naming_them():
+    here = engines.identity()
+    engines.check_cluster(FakeClient({"tcp://10.0.0.2:4000": dict(here)}))  # the same code: accepted
+    with pytest.raises(EngineError, match=r"workers of the cluster run other code than this process.*"
+                                          r"tcp://10\.0\.0\.3:4000: pandas 2\.2\.3 \(here "):
+        engines.check_cluster(FakeClient({"tcp://10.0.0.2:4000": dict(here),
+                                          "tcp://10.0.0.3:4000": {**here, "pandas": "2.2.3"}}))
+    with pytest.raises(EngineError, match=r"the workers could not say what they run \(ModuleNotFoundError: "
+                                          r"No module named 'simulator'\); install the same fraudworld"):
+        engines.check_cluster(FakeClient(ModuleNotFoundError("No module named 'simulator'")))
+
+
 def test_workers_running_other_code_are_named_with_what_differs():
     here = {"numpy": "2.3.0", "pandas": "3.0.1", "pyarrow": "22.0.0", "generator": "ab12"}
-    workers = {"tcp://10.0.0.2:4000": dict(here), "tcp://10.0.0.3:4000": {**here, "pandas": "2.2.3", "generator": "ff00"},
+    workers = {"tcp://10.0.0.2:4000": dict(here),
+               "tcp://10.0.0.3:4000": {**here, "pandas": "2.2.3", "generator": "ff00"},
                "tcp://10.0.0.1:4000": {k: v for k, v in here.items() if k != "pyarrow"}}
     assert engines.mismatches(here, workers) == [
         "tcp://10.0.0.1:4000: pyarrow None (here 22.0.0)",
