@@ -51,6 +51,7 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
         row's ``available_time`` is attached too, so callers can audit the join.
     """
     left_t, right_t, wanted = checked_inputs(decisions, features, by, decision_time, available_time, columns)
+    features, right_t = known_entities(features, right_t, by)
     order_cols = [available_time] + ([tie_breaker] if tie_breaker else [])
     # Sort by (time, tie_breaker, entity): merge_asof needs time order, and within an
     # entity and time the last row wins; exact duplicates are then adjacent.
@@ -75,19 +76,25 @@ def asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str, decis
                   available_time, right_t)
 
 
+def known_entities(features: pd.DataFrame, right_t: pd.Series, by: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The feature rows whose entity is known, and their times: a row without one matches nothing
+    (nor is it a duplicate of another such row)."""
+    known = features[by].notna().to_numpy()
+    return (features, right_t) if known.all() else (features[known], right_t[known])
+
+
 def entity_keys(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' entities as arrays of one dtype that a join can match by equality: numbers as they
     are when the features' cast to the decisions' dtype loses nothing; anything else (strings of any
     dtype, objects, categories, numbers of other kinds) as codes over both sides, where equal values
-    (1 and 1.0) share a code. A missing entity matches nothing."""
+    (1 and 1.0) share a code. The features' entities are known (:func:`known_entities`); a missing
+    decision entity is coded -1, which no feature has."""
     numbers = [isinstance(d, np.dtype) and d.kind in "iuf" for d in (left.dtype, right.dtype)]
-    if all(numbers) and np.can_cast(right.dtype, left.dtype, "safe") and not left.isna().any() \
-            and not right.isna().any():
+    if all(numbers) and np.can_cast(right.dtype, left.dtype, "safe") and not left.isna().any():
         left_by = left.to_numpy()
         return left_by, right.to_numpy().astype(left_by.dtype, copy=False)
     codes = pd.factorize(pd.concat([left.astype(object), right.astype(object)], ignore_index=True))[0]
-    left_by, right_by = codes[:len(left)], codes[len(left):]
-    return left_by, np.where(right_by < 0, -2, right_by)  # missing: -1 on the left, -2 on the right
+    return codes[:len(left)], codes[len(left):]
 
 
 def checked_inputs(decisions: pd.DataFrame, features: pd.DataFrame, by: str, decision_time: str,

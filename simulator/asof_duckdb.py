@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .asof import attach, checked_inputs, duplicates_error, entity_keys, sort_key
+from .asof import attach, checked_inputs, duplicates_error, entity_keys, known_entities, sort_key
 
 DECISIONS, FEATURES, LATEST = "__asof_decisions", "__asof_features", "__asof_latest"
 
@@ -86,6 +86,7 @@ def duckdb_asof_join(decisions: pd.DataFrame, features: pd.DataFrame, *, by: str
     import pyarrow as pa
 
     left_t, right_t, wanted = checked_inputs(decisions, features, by, decision_time, available_time, columns)
+    features, right_t = known_entities(features, right_t, by)
     left_by, right_by = entity_keys(decisions[by], features[by])
     left = {"e": left_by, "t": left_t.to_numpy().view(np.int64), "row": np.arange(len(decisions))}
     right = {"e": right_by, "t": right_t.to_numpy().view(np.int64), "pos": np.arange(len(features))}

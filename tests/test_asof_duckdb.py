@@ -156,6 +156,13 @@ def test_ids_of_other_dtypes_match_alike_and_a_missing_id_matches_nothing(con, d
     assert joined["count"].tolist()[:2] == [8, 7] and np.isnan(joined["count"].iloc[2]), "missing: no match"
 
 
+def test_feature_rows_without_an_entity_are_no_duplicates_of_each_other(con):
+    features = features_of([(1, NIGHT, PUBLISHED, 8), (0, NIGHT, PUBLISHED, 9), (0, NIGHT, PUBLISHED, 7)])
+    features["user_id"] = features["user_id"].astype(object).where(features["user_id"] != 0, None)
+    decisions = decisions_of([(1, PUBLISHED), (1, PUBLISHED - NS)])
+    assert both(con, decisions, features)["count"].tolist()[0] == 8
+
+
 @pytest.mark.parametrize("tie_breaker", ["run_at", None])
 def test_ambiguous_rows_are_refused_with_the_same_error(con, tie_breaker):
     rows = [(1, NIGHT, PUBLISHED, 8), (1, NIGHT, PUBLISHED, 9)] if tie_breaker else \
